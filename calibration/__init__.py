@@ -1,0 +1,1 @@
+"""Datasets, the preprocessing contract and representative (calibration) samples."""

@@ -1,0 +1,57 @@
+"""Stage 3 — calibrate: the representative samples that set int8 ranges (TFLite and ONNX alike).
+
+Drawn from CALIB (a folder of images, recursive) or from the task's own training split — never from the
+held-out images that validation uses.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.images import find_images
+from calibration.tasks import LabeledImages, Task, read_images
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Preprocessed float32 samples (N, R, R, 3) plus where they came from."""
+
+    samples: np.ndarray
+    source: str
+    digest: str  # sha256 of the sorted sample list: same digest, same calibration
+    skipped: int
+    seed: int
+
+    def batches(self):
+        """Yield one-image batches, the form TFLiteConverter.representative_dataset expects."""
+        for sample in self.samples:
+            yield [sample[None]]
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "count": int(len(self.samples)), "seed": self.seed,
+                "skipped": self.skipped, "sha256": self.digest}
+
+
+def calibration_set(task: Task, resolution: int, num_samples: int = 200, seed: int = 0,
+                    calib_dir: str | None = None, progress: bool = True) -> CalibrationSet:
+    """`num_samples` images, chosen with `seed`, cropped, resized and normalised per the task's contract."""
+    pre = task.preprocessing(resolution)
+    if calib_dir:
+        files = find_images(calib_dir)
+        rng = np.random.default_rng(seed)
+        chosen = sorted(rng.choice(len(files), size=min(num_samples, len(files)), replace=False))
+        images: LabeledImages = read_images([files[i] for i in chosen], pre, source=str(calib_dir), progress=progress)
+        if images.skipped:
+            log.warning("calibration: %d of %d files could not be decoded and were skipped", images.skipped, len(chosen))
+    elif task.kind == "imagenet":
+        raise PipelineError(
+            "expected CALIB=<folder of images> for TASK=imagenet (no ImageNet images offline), received none"
+        )
+    else:
+        images = task.labeled_images("train", resolution, limit=num_samples, seed=seed, progress=progress)
+    return CalibrationSet(pre.normalize(images.pixels), images.source, images.digest, images.skipped, seed)

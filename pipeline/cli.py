@@ -1,0 +1,304 @@
+"""`mobilenet-edge`: the command line. Parses arguments, calls one library function, prints the result.
+
+Only here are exceptions turned into a one-line `error: ...` and a non-zero exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
+from pipeline.errors import PipelineError
+
+log = logging.getLogger("mobilenet-edge")
+EXIT_USAGE = 2
+
+
+def _variant(args) -> Variant:
+    from calibration.tasks import resolve_task
+
+    task = resolve_task(args.task)
+    weights = args.weights or task.default_weights
+    return Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task, weights=weights)
+
+
+def _add_variant_args(p: argparse.ArgumentParser, task_default: str = "imagenet") -> None:
+    p.add_argument("--alpha", default="1.0", help="width multiplier in (0, 1] (default 1.0)")
+    p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224)")
+    p.add_argument("--rho", default=None, help="resolution multiplier in (0, 1]: RES = round(224 * rho)")
+    p.add_argument("--task", default=task_default, help="imagenet | fashion-mnist | folder of class sub-folders")
+    p.add_argument("--weights", default=None, help="imagenet | random | reference | path (default: the task's)")
+    p.add_argument("--out", default="artifacts", type=Path, help="output folder (default artifacts)")
+
+
+def _add_validation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=None, help="validate on this many held-out images (default all)")
+    p.add_argument("--eval", default=None, help="ImageNet-val style folder (one sub-folder per synset)")
+    p.add_argument("--gate-fp32", type=float, default=0.999, help="min top-1 agreement for fp32 (default 0.999)")
+    p.add_argument("--gate-fp16", type=float, default=0.995, help="min top-1 agreement for fp16 (default 0.995)")
+    p.add_argument("--gate-int8-drop", type=float, default=1.0, help="max int8 top-1 drop in points (default 1.0)")
+    p.add_argument("--gate-int8-agreement", type=float, default=0.97, help="min int8 agreement without labels")
+
+
+def _validation_config(args):
+    from pipeline.validate import Gates, ValidationConfig
+
+    return ValidationConfig(limit=args.limit, eval_dir=args.eval, gates=Gates(
+        args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement))
+
+
+def _recipe_config(args, formats, validation=None, bench=None, report=False):
+    from pipeline.recipe import RecipeConfig
+
+    return RecipeConfig(
+        variant=_variant(args),
+        export=ExportConfig(formats=tuple(formats), opset=args.opset, out=args.out),
+        quant=QuantConfig(io_dtype=args.int8_io, per_channel=not args.per_tensor_only, num_samples=args.n,
+                          seed=args.seed, calib_dir=args.calib or None, diagnose=args.diagnose or args.keep_float > 0,
+                          keep_float=args.keep_float),
+        per_tensor=args.per_tensor, metadata=not args.no_metadata,
+        validation=validation, bench_threads=bench, report=report,
+    )
+
+
+def cmd_export(args) -> int:
+    from pipeline.recipe import export_variant
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()] if args.formats != "all" else list(FORMATS)
+    result = export_variant(_recipe_config(
+        args, formats, validation=_validation_config(args) if args.validate else None,
+        bench=args.bench_threads, report=args.report))
+    for a in result.artifacts:
+        spec = a.inputs[0]
+        q = f" scale={spec['scale']:.6g} zero_point={spec['zero_point']}" if spec.get("scale") else ""
+        print(f"{a.precision:>8} {a.format:<6} {a.path}  ({a.path.stat().st_size / 1e6:.2f} MB, input {spec['dtype']}{q})")
+    print(f"manifest: {result.manifest}")
+    return _print_validation(result.validation)
+
+
+def _print_validation(result) -> int:
+    if result is None:
+        return 0
+    print(f"validation: {result.path} — {'PASS' if result.passed else 'FAIL'}")
+    for failure in result.failures:
+        print(f"  FAIL {failure}")
+    return 0 if result.passed else 1
+
+
+def cmd_validate(args) -> int:
+    from calibration.tasks import resolve_task
+    from pipeline.recipe import variant_dir
+    from pipeline.validate import validate
+
+    variant = _variant(args)
+    result = validate(variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task), _validation_config(args))
+    data = json.loads(result.path.read_text())
+    print(f"{'artifact':<44} {'top-1':>7} {'drop':>6} {'agree':>7} {'KL':>8} {'SQNR dB':>8}  gate")
+    if data["float"]:
+        print(f"{'float (Keras)':<44} {100 * data['float']['top1']:>6.2f}%")
+    for row in data["artifacts"]:
+        m, g = row["metrics"], row["gate"]
+        top1 = f"{100 * m['top1']:6.2f}%" if "top1" in m else "      —"
+        drop = f"{m['top1_drop_points']:+6.2f}" if "top1_drop_points" in m else "     —"
+        status = "pass" if g["passed"] else ("FAIL" if g["enforced"] else "fail (not gated)")
+        print(f"{row['file']:<44} {top1:>7} {drop:>6} {100 * m['top1_agreement']:6.2f}% {m['kl_mean']:8.5f} {m['sqnr_db']:8.2f}  {status}")
+    return _print_validation(result)
+
+
+def cmd_cost(args) -> int:
+    from pipeline import cost
+
+    res = resolution_from(args.res, args.rho)
+    Variant(alpha=args.alpha, resolution=res, task="imagenet", weights="random")  # validates alpha and RES
+    report = cost.cost_table(float(args.alpha), res, args.classes)
+    print(cost.format_table(report))
+    if args.json:
+        cost.write_cost(report, args.json)
+        print(f"written: {args.json}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from calibration.tasks import resolve_task
+    from pipeline.train import TrainConfig, train
+
+    task = resolve_task(args.task)
+    variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task, weights="random")
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+                      limit=args.limit, init=args.init)
+    result = train(variant, task, cfg, args.checkpoints or Path("pipeline/checkpoints") / task.slug)
+    print(f"checkpoint: {result.checkpoint} — float top-1 {100 * result.test_top1:.2f} % on the test split ({result.seconds:.0f} s)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pipeline.report import write_report
+
+    result = write_report(args.out)
+    print(f"report: {result.markdown} and {result.html}; summary: {result.summary}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from calibration.tasks import resolve_task
+    from pipeline.recipe import variant_dir
+    from targets.local import bench_local
+
+    folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    path = bench_local(folder, threads=args.threads, runtime=args.runtime, runs=args.runs, profile=args.profile)
+    _print_bench(path)
+    return 0
+
+
+def cmd_bench_remote(args) -> int:
+    from calibration.tasks import resolve_task
+    from pipeline.recipe import variant_dir
+    from targets.ssh import bench_remote
+
+    folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    path = bench_remote(folder, args.host, port=args.port, threads=args.threads, runtime=args.runtime,
+                        profile=args.profile, identity=args.identity, strict_host_keys=not args.no_host_key_check,
+                        known_hosts=args.known_hosts)
+    _print_bench(path)
+    return 0
+
+
+def _print_bench(path: Path) -> None:
+    data = json.loads(path.read_text())
+    host = data["host"]
+    print(f"{data.get('target', '')}: {host.get('machine')} {host.get('cpu') or ''} ({host.get('cores')} cores)")
+    print(f"{'model':<44} {'runtime':<18} {'thr':>3} {'p50 ms':>8} {'p90 ms':>8} {'init ms':>8} {'MB':>7}")
+    for r in data["results"]:
+        lat = r["latency_ms"]
+        print(f"{r['model']:<44} {r['runtime']:<18} {r['threads']:>3} {lat['p50']:>8.3f} {lat['p90']:>8.3f} "
+              f"{r['init_ms']:>8.1f} {r['bytes'] / 1e6:>7.2f}")
+    print(f"written: {path}")
+
+
+def cmd_android(args) -> int:
+    from calibration.tasks import resolve_task
+    from pipeline.android import export_android
+    from pipeline.recipe import variant_dir
+
+    folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    print(f"android assets: {export_android(folder)}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The main job: the offline reference task end to end, for every committed checkpoint."""
+    from pipeline.demo import run_demo
+
+    result = run_demo(args.out, alphas=tuple(float(a) for a in args.alphas.split()), limit=args.limit,
+                      bench=not args.no_bench)
+    print(f"report: {result.report}")
+    for line in result.summary:
+        print(line)
+    return 0 if result.passed else 1
+
+
+def _export_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
+    p.add_argument("--n", type=int, default=200, help="calibration samples (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--int8-io", default="uint8", choices=["uint8", "int8", "float"], help="full-int8 I/O dtype")
+    p.add_argument("--per-tensor", action="store_true", help="also write the per-tensor int8 .tflite")
+    p.add_argument("--per-tensor-only", action="store_true", help="int8 with per-tensor weights only")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--diagnose", action="store_true", help="per-layer int8 diagnosis (quantization debugger)")
+    p.add_argument("--keep-float", type=int, default=0, metavar="K",
+                   help="also write an int8 .tflite with the K worst layers kept in float")
+    p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mobilenet-edge", description=__doc__.splitlines()[0])
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="build and convert one variant (steps 1-5, optionally 6-8)")
+    _add_variant_args(p)
+    _export_flags(p)
+    p.add_argument("--formats", default="all", help=f"comma-separated among {','.join(FORMATS)} (default all)")
+    p.add_argument("--validate", action="store_true", help="validate after converting")
+    _add_validation_args(p)
+    p.add_argument("--bench-threads", type=int, default=None, help="benchmark locally with this many threads")
+    p.add_argument("--report", action="store_true", help="write OUT/report.* at the end")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("validate", help="accuracy drift of every artifact of a variant vs. the float model")
+    _add_variant_args(p)
+    _add_validation_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("cost", help="the paper's per-layer cost table (Mult-Adds, parameters)")
+    p.add_argument("--alpha", default="1.0")
+    p.add_argument("--res", default=None)
+    p.add_argument("--rho", default=None)
+    p.add_argument("--classes", type=int, default=1000)
+    p.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
+    p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("train", help="train MobileNet on the reference task or a folder of class sub-folders")
+    _add_variant_args(p, task_default="fashion-mnist")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="use only this many training images")
+    p.add_argument("--init", default="random", choices=["random", "imagenet"], help="from scratch or fine-tune")
+    p.add_argument("--checkpoints", type=Path, default=None, help="where to write the checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("report", help="write OUT/report.md, report.html, summary.json over every variant")
+    p.add_argument("--out", default="artifacts", type=Path)
+    p.set_defaults(func=cmd_report)
+
+    for name, func in (("bench", cmd_bench), ("bench-remote", cmd_bench_remote)):
+        p = sub.add_parser(name, help=f"latency of every artifact of a variant ({name})")
+        _add_variant_args(p)
+        p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--runtime", default="auto")
+        p.add_argument("--profile", default=None, help="device profile name or .toml path")
+        if name == "bench":
+            p.add_argument("--runs", type=int, default=100)
+        else:
+            p.add_argument("--host", required=True, help="user@host of the device")
+            p.add_argument("--port", type=int, default=22)
+            p.add_argument("--identity", default=None, help="ssh private key")
+            p.add_argument("--known-hosts", default=None, help="known_hosts file to check the host key against")
+            p.add_argument("--no-host-key-check", action="store_true", help="do not check the device's host key")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("android", help="the variant's .tflite files with metadata + README for an app's assets/")
+    _add_variant_args(p)
+    p.set_defaults(func=cmd_android)
+
+    p = sub.add_parser("demo", help="the offline reference task end to end (Fashion-MNIST checkpoints)")
+    p.add_argument("--out", default="artifacts", type=Path)
+    p.add_argument("--alphas", default="0.25 0.5 0.75 1.0", help="checkpoints to run (missing ones are skipped)")
+    p.add_argument("--limit", type=int, default=None, help="held-out images for validation (default all 10,000)")
+    p.add_argument("--no-bench", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted; finished artifacts are complete, nothing partial was left", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The main job: the offline reference task (Fashion-MNIST) end to end for every committed checkpoint.
+
+build → every format (+ per-tensor int8) → calibrate → validate on the 10,000 test images → benchmark
+on this machine → report. Real labels, trained weights, no network.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import build
+from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant
+from pipeline.errors import PipelineError
+from pipeline.recipe import RecipeConfig, export_variant
+from pipeline.validate import ValidationConfig
+
+log = logging.getLogger(__name__)
+
+TASK = "fashion-mnist"
+KEEP_FLOAT = 3  # layers the selective-quantization row keeps in float
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    report: Path
+    passed: bool
+    summary: tuple[str, ...]
+
+
+def run_demo(out: Path, alphas=(0.25, 0.5, 0.75, 1.0), limit: int | None = None, bench: bool = True) -> DemoResult:
+    """Export, validate and benchmark each reference checkpoint at its training resolution; write the report."""
+    from pipeline.report import write_report
+
+    checkpoints = []
+    for alpha in alphas:
+        try:
+            checkpoints.append((alpha, build.reference_checkpoint(TASK, alpha)))
+        except PipelineError:
+            log.warning("no reference checkpoint for alpha=%s; skipped", alpha)
+    if not checkpoints:
+        raise PipelineError(f"expected reference checkpoints under {build.CHECKPOINTS / TASK}, received none")
+    summary, passed = [], True
+    for alpha, checkpoint in checkpoints:
+        resolution = build.checkpoint_info(checkpoint).get("resolution", 64)
+        cfg = RecipeConfig(
+            variant=Variant(alpha, resolution, TASK, "reference"),
+            export=ExportConfig(formats=FORMATS, out=Path(out)),
+            quant=QuantConfig(diagnose=True, keep_float=KEEP_FLOAT),
+            per_tensor=True,
+            validation=ValidationConfig(limit=limit),
+            bench_threads=None,
+        )
+        result = export_variant(cfg)
+        if bench:
+            from targets.local import bench_local
+
+            bench_local(result.variant_dir)
+        passed &= result.validation.passed
+        summary.append(f"{cfg.variant.name}: {len(result.artifacts)} artifacts, validation "
+                       f"{'PASS' if result.validation.passed else 'FAIL: ' + '; '.join(result.validation.failures)}")
+    report = write_report(Path(out))
+    return DemoResult(report.markdown, passed, tuple(summary))

@@ -1,0 +1,191 @@
+"""The one recipe: build → cost → calibrate → convert → manifest → validate → benchmark → report.
+
+`export_variant` is what the CLI and the Makefile call; every step is a plain function of another
+module, skippable through the config, and numbered here as in the docstring.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from calibration.images import find_images
+from calibration.representative import CalibrationSet, calibration_set
+from calibration.tasks import Task, resolve_task
+from pipeline import build, cost
+from pipeline.artifacts import atomic_path, write_json, write_text
+from pipeline.config import ExportConfig, QuantConfig, Variant
+from pipeline.convert import Artifact, convert_tflite, tflite_file_name
+from pipeline.convert_onnx import convert_onnx, convert_onnx_int8
+from pipeline.errors import PipelineError
+from pipeline.manifest import update_manifest, weights_record
+from pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationConfig, ValidationResult, validate
+
+log = logging.getLogger(__name__)
+
+TFLITE_FORMATS = {"fp32": "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8"}
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    variant: Variant
+    export: ExportConfig = field(default_factory=ExportConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    per_tensor: bool = False  # also write the per-tensor int8 .tflite, to show what per-channel buys
+    metadata: bool = True  # embed TFLite metadata (labels, normalisation) for Android
+    validation: ValidationConfig | None = None  # None: skip step 6
+    bench_threads: int | None = None  # None: skip step 7
+    report: bool = False  # step 8
+
+
+@dataclass(frozen=True)
+class RecipeResult:
+    variant_dir: Path
+    artifacts: tuple[Artifact, ...]
+    manifest: Path
+    validation: ValidationResult | None = None
+    benchmark: Path | None = None
+    report: Path | None = None
+
+
+def variant_dir(out: Path, task: Task, variant: Variant) -> Path:
+    return Path(out) / task.slug / variant.name
+
+
+def ensure_writable(folder: Path) -> None:
+    """Fail before any work if OUT cannot take files, rather than after minutes of conversion."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise PipelineError(f"expected a writable output folder, received OUT={folder} ({exc.strerror or exc})") from None
+
+
+def needs_calibration(formats) -> bool:
+    return bool({"int8", "onnx", "onnx-int8"} & set(formats))
+
+
+def save_float_model(model, folder: Path) -> Path:
+    with atomic_path(folder / FLOAT_MODEL) as tmp:
+        model.save(tmp)
+    return folder / FLOAT_MODEL
+
+
+def _metadata_writer(cfg: RecipeConfig, task: Task, calib: CalibrationSet | None, weights_file: Path | None):
+    if not cfg.metadata:
+        return None
+    from pipeline.metadata import metadata_for_variant
+
+    return metadata_for_variant(cfg.variant, task, calib, weights_file)
+
+
+def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: CalibrationSet | None,
+                weights_file: Path | None) -> list[Artifact]:
+    """Step 4: every requested format, TFLite first, then ONNX (int8 reuses the fp32 ONNX file)."""
+    formats = cfg.export.formats
+    name = cfg.variant.name
+    add_metadata = _metadata_writer(cfg, task, calib, weights_file)
+    made = []
+    for fmt in formats:
+        if fmt in TFLITE_FORMATS:
+            made.append(convert_tflite(model, fmt, folder / tflite_file_name(name, fmt), calib, cfg.quant, add_metadata))
+    if "int8" in formats and (cfg.quant.diagnose or cfg.quant.keep_float):
+        made.extend(diagnose_and_select(model, cfg, folder, calib, add_metadata))
+    if "int8" in formats and cfg.per_tensor:
+        per_tensor = QuantConfig(**{**cfg.quant.__dict__, "per_channel": False})
+        made.append(convert_tflite(model, "int8", folder / tflite_file_name(name, "int8", False), calib, per_tensor, add_metadata))
+    onnx_fp32 = folder / f"{name}_fp32.onnx"
+    if "onnx" in formats or ("onnx-int8" in formats and not onnx_fp32.is_file()):
+        fp32 = convert_onnx(model, onnx_fp32, calib.samples[:8], cfg.export.opset)
+        if "onnx" in formats:
+            made.append(fp32)
+    if "onnx-int8" in formats:
+        made.append(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel))
+    return made
+
+
+def diagnose_and_select(model, cfg: RecipeConfig, folder: Path, calib: CalibrationSet, add_metadata) -> list[Artifact]:
+    """Per-layer int8 diagnosis (diagnosis.json) and, with keep_float = k, the selectively quantized model."""
+    from pipeline.diagnose import diagnose_int8, selective_int8
+
+    diagnosis = diagnose_int8(model, calib, cfg.quant)
+    write_json(folder / DIAGNOSIS, diagnosis.to_dict())
+    k = cfg.quant.keep_float
+    if not k:
+        return []
+    data = selective_int8(model, calib, diagnosis, k, cfg.quant)
+    kept = [layer["tensor"] for layer in diagnosis.worst_layers[:k]]
+    path = folder / f"{cfg.variant.name}_int8_keep{k}.tflite"
+    return [convert_tflite(model, "int8", path, calib, cfg.quant, add_metadata, data=data,
+                           extra=(("keep_float", kept),))]
+
+
+def export_variant(cfg: RecipeConfig) -> RecipeResult:
+    """Make every requested artifact of one variant, then (optionally) validate, benchmark and report.
+
+    Steps:
+      1. build the Keras model (alpha, input side, the task's classes, weights)
+      2. cost: the paper's per-layer table (cost.json)
+      3. calibrate: representative samples from CALIB or the task's training split
+      4. convert: TFLite fp32/fp16/dynamic/int8, ONNX fp32/int8 — each loaded once to prove it runs
+      5. manifest: files, hashes, tensor specs, preprocessing contract, calibration, tool versions
+      6. validate (optional): drift of every artifact against the float model on held-out images
+      7. benchmark (optional): latency on this machine with the standalone runner
+      8. report (optional): OUT/report.md|html, summary.json, plots
+    """
+    variant, out = cfg.variant, cfg.export.out
+    task = resolve_task(variant.task)
+    folder = variant_dir(out, task, variant)
+    ensure_writable(folder)
+    if cfg.quant.calib_dir and needs_calibration(cfg.export.formats):
+        find_images(cfg.quant.calib_dir)  # a missing or empty CALIB fails now, not after the build
+
+    # 1. build
+    model = build.build_model(variant, task.num_classes)
+    weights_file = build.weights_path(variant)
+    save_float_model(model, folder)
+    write_text(folder / "labels.txt", "\n".join(task.class_names) + "\n")
+
+    # 2. cost
+    cost.write_cost(cost.cost_table(variant.alpha, variant.resolution, task.num_classes), folder / "cost.json")
+
+    # 3. calibrate
+    calib = None
+    if needs_calibration(cfg.export.formats):
+        calib = calibration_set(task, variant.resolution, cfg.quant.num_samples, cfg.quant.seed, cfg.quant.calib_dir)
+
+    # 4. convert
+    artifacts = convert_all(model, cfg, task, folder, calib, weights_file)
+
+    # 5. manifest
+    manifest = update_manifest(
+        folder,
+        variant={"arch": variant.arch, "name": variant.name, "alpha": variant.alpha,
+                 "resolution": variant.resolution, "rho": round(variant.rho, 4), "task": task.slug,
+                 "classes": task.num_classes, "class_names": list(task.class_names),
+                 **weights_record(variant, weights_file)},
+        preprocessing=task.preprocessing(variant.resolution).to_dict(),
+        calibration=calib.to_dict() if calib else None,
+        artifacts=[a.to_dict() for a in artifacts],
+    )
+
+    # 6. validate
+    validation = validate(folder, task, cfg.validation) if cfg.validation else None
+
+    # 7. benchmark
+    benchmark = None
+    if cfg.bench_threads is not None:
+        from targets.local import bench_local
+
+        benchmark = bench_local(folder, threads=cfg.bench_threads)
+
+    # 8. report
+    report = None
+    if cfg.report:
+        from pipeline.report import write_report
+
+        report = write_report(out).markdown
+    return RecipeResult(folder, tuple(artifacts), manifest, validation, benchmark, report)

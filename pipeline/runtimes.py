@@ -1,0 +1,86 @@
+"""Batched inference on artifacts for validation and predict: float in, float probabilities out."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.convert import dequantize_output, quantize_input
+from pipeline.errors import PipelineError
+
+
+class TFLiteModel:
+    """ai-edge-litert Interpreter resized to a fixed batch; inputs quantized as the model asks."""
+
+    def __init__(self, path: Path, batch: int = 32, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.batch = batch
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            inp = self.interpreter.get_input_details()[0]
+            self.interpreter.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
+            self.interpreter.allocate_tensors()
+        except Exception as exc:
+            raise PipelineError(f"expected a loadable .tflite model, received {path} ({type(exc).__name__}: {exc})") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_shape = tuple(int(s) for s in self.input["shape"][1:])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        padded = np.concatenate([x, np.zeros((self.batch - n, *x.shape[1:]), x.dtype)]) if n < self.batch else x
+        self.interpreter.set_tensor(self.input["index"], quantize_input(padded, self.input))
+        self.interpreter.invoke()
+        return dequantize_output(self.interpreter.get_tensor(self.output["index"]), self.output)[:n]
+
+
+class ONNXModel:
+    def __init__(self, path: Path, batch: int = 32, threads: int = 2):
+        from pipeline.convert_onnx import session
+
+        self.batch = batch
+        try:
+            self.session = session(path, threads)
+        except Exception as exc:
+            raise PipelineError(f"expected a loadable .onnx model, received {path} ({type(exc).__name__}: {exc})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_shape = tuple(self.session.get_inputs()[0].shape[1:])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x.astype(np.float32)})[0].astype(np.float32)
+
+
+class KerasModel:
+    def __init__(self, path_or_model, batch: int = 32):
+        if isinstance(path_or_model, (str, Path)):
+            import keras
+
+            path_or_model = keras.models.load_model(path_or_model, compile=False)
+        self.model = path_or_model
+        self.batch = batch
+        self.input_shape = tuple(self.model.input_shape[1:])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(x), np.float32)
+
+
+def load(path: Path, batch: int = 32, threads: int = 2):
+    suffix = Path(path).suffix
+    if suffix == ".tflite":
+        return TFLiteModel(path, batch, threads)
+    if suffix == ".onnx":
+        return ONNXModel(path, batch, threads)
+    if suffix in (".keras", ".h5"):
+        return KerasModel(path, batch)
+    raise PipelineError(f"expected a .keras, .tflite or .onnx artifact, received {Path(path).name!r}")
+
+
+def predict(model, images: np.ndarray, progress=None) -> np.ndarray:
+    """Run `model` over float images in batches; `progress` is an optional tqdm-like callable."""
+    outputs = []
+    for i in range(0, len(images), model.batch):
+        outputs.append(model(images[i:i + model.batch]))
+        if progress is not None:
+            progress.update(min(model.batch, len(images) - i))
+    return np.concatenate(outputs)

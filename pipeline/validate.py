@@ -1,0 +1,144 @@
+"""Stage 6 — validate: accuracy drift of every artifact against the float Keras model.
+
+All models see the same held-out images (the task's test split or an EVAL folder, never the calibration
+samples). With labels: top-1/top-5 and the drop in points; always: top-1 agreement, KL, SQNR, |Δ|.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from calibration.tasks import LabeledImages, Task, imagenet_folder
+from pipeline import runtimes
+from pipeline.artifacts import write_json
+from pipeline.errors import PipelineError
+from pipeline.manifest import read_manifest
+from pipeline.metrics import drift_metrics, topk_accuracy
+
+log = logging.getLogger(__name__)
+
+VALIDATION = "validation.json"
+FLOAT_MODEL = "model.keras"
+DIAGNOSIS = "diagnosis.json"
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Pass thresholds; users override them (CLI flags / Makefile variables)."""
+
+    fp32_agreement: float = 0.999
+    fp16_agreement: float = 0.995
+    int8_drop_points: float = 1.0  # with labels: top-1 drop vs. float, in points (int8 and dynamic)
+    int8_agreement: float = 0.97  # without labels
+
+    def rule(self, precision: str, labelled: bool) -> tuple[str, float]:
+        if precision == "fp32":
+            return "top1_agreement", self.fp32_agreement
+        if precision == "fp16":
+            return "top1_agreement", self.fp16_agreement
+        return ("top1_drop_points", self.int8_drop_points) if labelled else ("top1_agreement", self.int8_agreement)
+
+    def check(self, precision: str, metrics: dict, labelled: bool) -> dict:
+        key, limit = self.rule(precision, labelled)
+        value = metrics[key]
+        passed = value <= limit if key == "top1_drop_points" else value >= limit
+        op = "<=" if key == "top1_drop_points" else ">="
+        return {"rule": f"{key} {op} {limit}", "value": value, "passed": bool(passed)}
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    limit: int | None = None  # held-out images (None: all)
+    batch: int = 64
+    seed: int = 0
+    eval_dir: str | None = None  # ImageNet-val style folder for TASK=imagenet
+    gates: Gates = Gates()
+
+    def __post_init__(self):
+        if self.limit is not None and self.limit < 1:
+            raise PipelineError(f"expected --limit >= 1, received {self.limit}")
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    path: Path
+    passed: bool
+    failures: tuple[str, ...]  # "mobilenet_..._int8.tflite: top1_drop_points 1.8 > 1.0"
+
+
+def held_out_images(task: Task, resolution: int, cfg: ValidationConfig) -> LabeledImages:
+    if cfg.eval_dir:
+        if task.kind == "imagenet":
+            return imagenet_folder(cfg.eval_dir, task.preprocessing(resolution), task.synsets, cfg.limit, cfg.seed)
+        raise PipelineError(f"expected EVAL only with TASK=imagenet, received EVAL with TASK={task.name}")
+    return task.labeled_images("test", resolution, limit=cfg.limit, seed=cfg.seed)
+
+
+def _diagnosis(variant_dir: Path, manifest: dict, rows: list[dict]) -> dict | None:
+    """diagnosis.json plus what selective quantization bought (accuracy) and cost (size) vs. full int8."""
+    path = variant_dir / DIAGNOSIS
+    if not path.is_file():
+        return None
+    import json
+
+    diagnosis = json.loads(path.read_text())
+    entries = {e["file"]: e for e in manifest["artifacts"]}
+    full = next((r for r in rows if r["precision"] == "int8" and r["format"] == "tflite" and r["per_channel"]
+                 and "keep_float" not in entries[r["file"]]), None)
+    for row in rows:
+        kept = entries[row["file"]].get("keep_float")
+        if kept and full:
+            m, f = row["metrics"], full["metrics"]
+            diagnosis["selective"] = {
+                "file": row["file"], "keep_float": len(kept), "layers": kept,
+                "top1": m.get("top1"), "top1_agreement": m["top1_agreement"], "sqnr_db": m["sqnr_db"],
+                "full_int8_top1": f.get("top1"), "full_int8_agreement": f["top1_agreement"],
+                "full_int8_sqnr_db": f["sqnr_db"], "bytes": entries[row["file"]]["bytes"],
+                "full_int8_bytes": entries[full["file"]]["bytes"],
+            }
+    return diagnosis
+
+
+def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationConfig()) -> ValidationResult:
+    """Run the float model and every artifact of the manifest on the held-out images; write validation.json."""
+    variant_dir = Path(variant_dir)
+    manifest = read_manifest(variant_dir)
+    if manifest is None or not (variant_dir / FLOAT_MODEL).is_file():
+        raise PipelineError(f"expected a converted variant folder (manifest.json, {FLOAT_MODEL}), received {variant_dir}")
+    resolution = manifest["variant"]["resolution"]
+    images = held_out_images(task, resolution, cfg)
+    x = task.preprocessing(resolution).normalize(images.pixels)
+    labels = images.labels
+    labelled = labels is not None
+
+    with tqdm(total=len(x) * (1 + len(manifest["artifacts"])), desc=f"validate {variant_dir.name}", unit="img",
+              leave=False) as bar:
+        reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), x, bar)
+        rows = []
+        for entry in manifest["artifacts"]:
+            model = runtimes.load(variant_dir / entry["file"], cfg.batch)
+            probs = runtimes.predict(model, x, bar)
+            metrics = drift_metrics(reference, probs, labels)
+            gate = cfg.gates.check(entry["precision"], metrics, labelled)
+            # Per-tensor int8 exists to show the collapse, so it is reported but does not fail the run.
+            gate["enforced"] = entry.get("per_channel") is not False
+            rows.append({"file": entry["file"], "format": entry["format"], "precision": entry["precision"],
+                         "per_channel": entry.get("per_channel"), "metrics": metrics, "gate": gate})
+
+    failures = tuple(
+        f"{r['file']}: {r['gate']['rule'].split()[0]} = {r['gate']['value']:.4g}, expected {' '.join(r['gate']['rule'].split()[1:])}"
+        for r in rows if r["gate"]["enforced"] and not r["gate"]["passed"]
+    )
+    diagnosis = _diagnosis(variant_dir, manifest, rows)
+    float_metrics = {"top1": topk_accuracy(reference, labels, 1), "top5": topk_accuracy(reference, labels, 5)} if labelled else {}
+    path = write_json(variant_dir / VALIDATION, {
+        "variant": manifest["variant"]["name"], "task": manifest["variant"]["task"],
+        "images": int(len(x)), "labelled": labelled, "source": images.source, "images_sha256": images.digest,
+        "float": float_metrics, "gates": asdict(cfg.gates), "artifacts": rows, "passed": not failures,
+        **({"diagnosis": diagnosis} if diagnosis else {}),
+    })
+    return ValidationResult(path, not failures, failures)

@@ -1,0 +1,133 @@
+"""Stage 3: representative samples from any image folder, and the preprocessing contract."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from calibration import fashion_mnist
+from calibration.preprocessing import Preprocessing
+from calibration.representative import calibration_set
+from calibration.tasks import resolve_task
+from conftest import error_line, run_cli
+from pipeline.errors import PipelineError
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Every kind of file a user's camera roll holds, plus a corrupt one."""
+    root = tmp_path / "calib"
+    (root / "nested" / "deeper").mkdir(parents=True)
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    rgb[:, :30] = (255, 0, 0)  # left half red
+    Image.fromarray(rgb).save(root / "photo.jpg", quality=95)
+    Image.fromarray(rgb).convert("L").save(root / "grey.png")
+    Image.fromarray(rgb).convert("RGBA").save(root / "nested" / "alpha.png")
+    Image.fromarray(rgb).convert("CMYK").save(root / "nested" / "cmyk.jpg")
+    Image.fromarray((np.arange(40 * 60).reshape(40, 60) * 27).astype(np.uint16)).save(root / "nested" / "deep16.png")
+    Image.fromarray(rgb).save(root / "nested" / "deeper" / "b.bmp")
+    Image.fromarray(rgb).save(root / "nested" / "deeper" / "w.webp")
+    # EXIF orientation 6 (rotate 90° clockwise on display): a 60x40 file shown as 40x60.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(root / "rotated.jpg", exif=exif)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "notes.txt").write_text("ignored")
+    return root
+
+
+def test_every_mode_becomes_rgb_and_corrupt_files_are_counted(image_folder):
+    task = resolve_task("fashion-mnist")
+    calib = calibration_set(task, 32, num_samples=100, calib_dir=str(image_folder), progress=False)
+    assert calib.samples.shape == (8, 32, 32, 3)  # 9 image files, 1 corrupt
+    assert calib.skipped == 1
+    assert calib.samples.dtype == np.float32
+    assert -1.0 <= calib.samples.min() and calib.samples.max() <= 1.0
+
+
+def test_exif_orientation_is_applied(image_folder):
+    from calibration.images import load_rgb
+
+    assert load_rgb(image_folder / "rotated.jpg").size == (40, 60)
+
+
+def test_sixteen_bit_is_rescaled_not_clipped(image_folder):
+    from calibration.images import load_rgb
+
+    pixels = np.asarray(load_rgb(image_folder / "nested" / "deep16.png"))
+    assert pixels.max() > 200 and pixels.min() < 10 and len(np.unique(pixels)) > 50
+
+
+def test_same_seed_same_samples(image_folder):
+    task = resolve_task("fashion-mnist")
+    a = calibration_set(task, 32, 4, seed=1, calib_dir=str(image_folder), progress=False)
+    b = calibration_set(task, 32, 4, seed=1, calib_dir=str(image_folder), progress=False)
+    c = calibration_set(task, 32, 4, seed=2, calib_dir=str(image_folder), progress=False)
+    assert a.digest == b.digest and np.array_equal(a.samples, b.samples)
+    assert a.digest != c.digest
+
+
+def test_task_calibration_never_uses_test_images():
+    task = resolve_task("fashion-mnist")
+    calib = calibration_set(task, 32, 10, progress=False)
+    assert calib.source and len(calib.samples) == 10
+    held_out = task.labeled_images("test", 32, limit=10, progress=False)
+    assert all("train[" in n for n in task.labeled_images("train", 32, limit=10, progress=False).names)
+    assert all("test[" in n for n in held_out.names)
+
+
+def test_contract_central_crop_and_scale():
+    pre = Preprocessing(resolution=8, crop_fraction=0.5)
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[4:12, 4:12] = 255  # the central half is white
+    pixels = pre.crop_and_resize(Image.fromarray(image))
+    assert pixels.shape == (8, 8, 3) and pixels.min() == 255
+    assert pre.normalize(np.array([0, 255], np.uint8)[:, None].repeat(3, 1)).tolist() == [[-1, -1, -1], [1, 1, 1]]
+    contract = pre.to_dict()
+    assert contract["mean"] == [127.5] * 3 and contract["color_order"] == "RGB" and contract["output_range"] == [-1.0, 1.0]
+
+
+def test_fashion_mnist_loader_reads_idx():
+    test = fashion_mnist.load_split("test")
+    assert test.images.shape == (10000, 28, 28) and test.labels.shape == (10000,)
+    assert sorted(np.unique(test.labels)) == list(range(10))
+
+
+def test_fashion_mnist_missing_everywhere_names_every_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(fashion_mnist, "KERAS_CACHE_DIR", tmp_path / "no-keras")
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    import keras
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", lambda: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(PipelineError) as err:
+        fashion_mnist.load_split("test", tmp_path / "mine")
+    message = str(err.value)
+    for place in ("mine", "no-debian", "no-keras", "Keras download", "dataset-fashion-mnist"):
+        assert place in message
+
+
+def test_truncated_idx_is_refused(tmp_path):
+    data = io.BytesIO()
+    data.write(bytes([0, 0, 8, 1]) + (100).to_bytes(4, "big") + bytes(50))
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(data.getvalue())
+    with pytest.raises(PipelineError, match="expected 100 values"):
+        fashion_mnist.read_idx(path)
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "no-images", "only-corrupt"])
+def test_bad_calibration_folders(tmp_path, case):
+    folder = tmp_path / "calib"
+    if case != "missing":
+        folder.mkdir()
+    if case == "no-images":
+        (folder / "readme.txt").write_text("x")
+    if case == "only-corrupt":
+        (folder / "a.jpg").write_bytes(b"garbage")
+    proc = run_cli("export", "--alpha", "0.25", "--res", "32", "--task", "fashion-mnist", "--weights", "random",
+                   "--out", tmp_path / "out", "--formats", "int8", "--calib", folder)
+    assert proc.returncode == 2
+    line = error_line(proc)
+    assert "expected" in line and "received" in line
+    assert not list((tmp_path / "out").rglob("*.tflite"))
