@@ -50,10 +50,25 @@ def tflite_file_name(variant_name: str, precision: str, per_channel: bool = True
     return f"{variant_name}_{suffix}.tflite"
 
 
+def batch_of_one(model):
+    """The same network with its batch fixed at 1, as an app runs it.
+
+    With a dynamic batch, Keras's classifier Reshape becomes Shape/StridedSlice/Pack ops that split the
+    graph for XNNPACK (tflite-runtime 2.14 then delegates nothing); with batch 1 the graph is one partition.
+    """
+    import keras
+
+    if model.input_shape[0] == 1:
+        return model
+    fixed = keras.models.clone_model(model, input_tensors=keras.Input(model.input_shape[1:], batch_size=1))
+    fixed.set_weights(model.get_weights())
+    return fixed
+
+
 def _converter(model, precision: str, calib: CalibrationSet | None, quant: QuantConfig):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(batch_of_one(model))
     if precision == "fp32":
         return converter
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -12,10 +12,12 @@ import csv
 import io
 import logging
 import math
+import re
 from dataclasses import dataclass
 
 from calibration.representative import CalibrationSet
 from pipeline.config import QuantConfig
+from pipeline.convert import batch_of_one
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class Diagnosis:
 def _converter(model, calib: CalibrationSet, quant: QuantConfig, allow_float: bool):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(batch_of_one(model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _limited(calib)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -69,7 +71,9 @@ def diagnose_int8(model, calib: CalibrationSet, quant: QuantConfig = QuantConfig
     for row in csv.DictReader(dump):
         scale = float(row["scale"])
         if scale > 0:
-            rows.append({"tensor": row["tensor_name"], "op": row["op_name"], "scale": scale,
+            layer = re.search(r"/(conv_(?:dw|pw)_\d+|conv1|conv_preds)", row["tensor_name"])
+            rows.append({"layer": layer.group(1) if layer else row["tensor_name"].split(";")[0],
+                         "tensor": row["tensor_name"], "op": row["op_name"], "scale": scale,
                          "rmse/scale": math.sqrt(float(row["mean_squared_error"])) / scale})
     rows.sort(key=lambda r: -r["rmse/scale"])
     return Diagnosis(tuple(rows[:top]))

@@ -50,6 +50,18 @@ class RecipeResult:
     report: Path | None = None
 
 
+def warn_if_off_resolution(checkpoint: Path, resolution: int) -> None:
+    """A checkpoint trained at one input side can be far worse at another: say so before converting it."""
+    record = build.checkpoint_info(checkpoint)
+    trained = record.get("resolution")
+    if trained and trained != resolution:
+        measured = record.get("accuracy_by_resolution", {}).get(str(resolution))
+        figure = f"its float top-1 there is {100 * measured:.1f} %" if measured is not None else "its accuracy there is unmeasured"
+        log.warning("%s was trained at %d px and is used at %d px: %s (at %d px: %.1f %%); "
+                    "use RES=%d or train at this size with `make train RES=%d`", checkpoint.name, trained,
+                    resolution, figure, trained, 100 * record.get("test_top1", 0), trained, resolution)
+
+
 def variant_dir(out: Path, task: Task, variant: Variant) -> Path:
     return Path(out) / task.slug / variant.name
 
@@ -146,6 +158,8 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
     # 1. build
     model = build.build_model(variant, task.num_classes)
     weights_file = build.weights_path(variant)
+    if variant.weights == "reference":
+        warn_if_off_resolution(weights_file, variant.resolution)
     save_float_model(model, folder)
     write_text(folder / "labels.txt", "\n".join(task.class_names) + "\n")
 

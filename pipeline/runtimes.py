@@ -10,16 +10,18 @@ from pipeline.errors import PipelineError
 
 
 class TFLiteModel:
-    """ai-edge-litert Interpreter resized to a fixed batch; inputs quantized as the model asks."""
+    """ai-edge-litert Interpreter, batched where the model allows it; inputs quantized as the model asks."""
 
     def __init__(self, path: Path, batch: int = 32, threads: int = 2):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.batch = batch
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
             inp = self.interpreter.get_input_details()[0]
-            self.interpreter.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
+            # The pipeline's .tflite files have batch 1 fixed (as apps run them); others may be resized.
+            self.batch = batch if inp["shape_signature"][0] == -1 else int(inp["shape"][0])
+            if self.batch != inp["shape"][0]:
+                self.interpreter.resize_tensor_input(inp["index"], [self.batch, *inp["shape"][1:]])
             self.interpreter.allocate_tensors()
         except Exception as exc:
             raise PipelineError(f"expected a loadable .tflite model, received {path} ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,66 @@
+"""Benchmark every artifact of a variant on this machine with the standalone runner."""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.artifacts import write_json
+from pipeline.errors import PipelineError
+from targets import plan
+from targets.profiles import load_profile
+
+log = logging.getLogger(__name__)
+
+
+def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str = "auto", runs: int = 100,
+                min_seconds: float = 0.0, profile: str | None = None) -> Path:
+    """Run benchmarks/runner.py (with this python) on the variant's .tflite and .onnx files.
+
+    Args:
+      variant_dir: the variant folder (e.g. artifacts/fashion-mnist/mobilenet_0.25_64).
+      threads: runner threads; None = the profile's, else the runner's default (every core).
+      runtime: "auto" (per format, the profile's preference among what is installed) or a runner
+        runtime (litert, litert-interpreter, litert-compiled, tflite-runtime, onnxruntime), which then
+        runs only the artifacts of its format.
+      runs, min_seconds: timed runs after the warm-up, and a minimum timed duration.
+      profile: a device profile name or .toml path (threads, runtime preference, warm-up).
+    Returns: variant_dir/benchmark-local.json, written atomically with "target": "local".
+    """
+    variant_dir = Path(variant_dir)
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise PipelineError(f"expected runs >= 1, received {runs!r}")
+    if min_seconds < 0:
+        raise PipelineError(f"expected min_seconds >= 0, received {min_seconds!r}")
+    plan.check_threads(threads)
+    prof = load_profile(profile) if profile else None
+    threads = threads if threads is not None else (prof.threads if prof else None)
+    preference = prof.runtimes if prof else plan.DEFAULT_PREFERENCE
+    warmup = prof.warmup if prof else 10
+    artifacts = plan.artifacts_of(variant_dir)
+    if not plan.RUNNER.is_file():
+        raise PipelineError(f"expected the runner at {plan.RUNNER}, received no such file")
+
+    info = plan.PythonInfo.from_json(_run([sys.executable, "-c", plan.PROBE], "the python probe"), "this machine")
+    runs_planned = plan.plan_runs(artifacts, info, runtime=runtime, preference=preference, python=sys.executable)
+    reports = []
+    for run in runs_planned:
+        log.info("benchmarking %d artifact(s) with %s on this machine", len(run.models), run.runtime)
+        argv = plan.runner_argv([str(m) for m in run.models], run.runtime, threads=threads, warmup=warmup,
+                                runs=runs, min_seconds=min_seconds)
+        reports.append(plan.parse_report(_run([sys.executable, str(plan.RUNNER), *argv], f"the runner ({run.runtime})"),
+                                         "this machine"))
+    extra = {"profile": prof.name} if prof else {}
+    path = write_json(variant_dir / "benchmark-local.json", plan.merge_reports(reports, "local", **extra))
+    log.info("wrote %s", path)
+    return path
+
+
+def _run(argv: list[str], what: str) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+        reason = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise PipelineError(f"expected {what} to succeed on this machine, received {reason!r}")
+    return proc.stdout

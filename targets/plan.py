@@ -1,0 +1,212 @@
+"""Which runtime runs which artifact on a given python, and how the runner is called.
+
+Shared by every target: `probe` a python (this machine's or a device's) for numpy and the runtimes,
+`plan_runs` groups the variant's artifacts by the runtime that will run them (explicit choice, or the
+profile's preference among what is installed) and fails early, naming the pip command that fixes a
+missing runtime; `runner_argv` builds the runner's command line; `merge_reports` joins the runner's
+JSON documents into one `benchmark-<target>.json`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "runner.py"
+
+# Runner runtime name -> the artifact format it runs and the module / pip package that provides it.
+RUNTIME_FORMAT = {"litert": "tflite", "litert-interpreter": "tflite", "litert-compiled": "tflite",
+                  "tflite-runtime": "tflite", "onnxruntime": "onnx"}
+RUNTIME_MODULE = {"litert": "ai_edge_litert", "litert-interpreter": "ai_edge_litert",
+                  "litert-compiled": "ai_edge_litert", "tflite-runtime": "tflite_runtime",
+                  "onnxruntime": "onnxruntime"}
+PIP_NAME = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
+DEFAULT_PREFERENCE = ("litert", "tflite-runtime", "onnxruntime")
+FORMATS = ("tflite", "onnx")
+
+# Run on the target's python as `python -c PROBE`: standard library + numpy only, Python >= 3.8, one
+# JSON line out. Runtimes are found, not imported: importing onnxruntime under emulation takes seconds.
+PROBE = r"""
+import importlib.util, json, platform
+try:
+    from importlib.metadata import version
+except ImportError:
+    version = None
+def dist_version(name):
+    try:
+        return version(name)
+    except Exception:
+        return "unknown"
+out = {"python": platform.python_version(), "machine": platform.machine(), "numpy": None, "numpy_error": None}
+try:
+    import numpy
+    out["numpy"] = numpy.__version__
+except Exception as exc:
+    out["numpy_error"] = "%s: %s" % (type(exc).__name__, exc)
+features = None
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.split(":")[0].strip() == "Features":
+            features = line.split(":", 1)[1].split()
+            break
+except OSError:
+    pass
+out["cpu_features"] = features
+out["modules"] = {m: (dist_version(d) if importlib.util.find_spec(m) else None)
+                  for m, d in (("ai_edge_litert", "ai-edge-litert"), ("tflite_runtime", "tflite-runtime"),
+                               ("onnxruntime", "onnxruntime"))}
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class PythonInfo:
+    """What `PROBE` found on one python: versions, or None for what is missing."""
+    python: str
+    machine: str
+    numpy: str | None
+    numpy_error: str | None = None
+    modules: dict = field(default_factory=dict)
+    cpu_features: tuple[str, ...] | None = None  # the Features line of an ARM /proc/cpuinfo
+
+    @property
+    def arm_without_lse(self) -> bool:
+        """An ARMv8.0 core (Raspberry Pi 4's Cortex-A72, Pi 3's A53): no LSE atomics."""
+        return self.machine in ("aarch64", "arm64") and self.cpu_features is not None \
+            and "atomics" not in self.cpu_features
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> PythonInfo:
+        try:
+            data = json.loads(text.strip().splitlines()[-1])
+            features = data.get("cpu_features")
+            return cls(data["python"], data["machine"], data["numpy"], data.get("numpy_error"), data["modules"],
+                       tuple(features) if features is not None else None)
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise PipelineError(f"expected the python probe on {where} to print JSON, received {text.strip()[-200:]!r}") from None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One runner invocation: every artifact of one format, on one runtime."""
+    runtime: str
+    models: tuple[Path, ...]
+
+
+def artifacts_of(variant_dir: Path) -> list[Path]:
+    """The variant's .tflite and .onnx files, sorted; PipelineError when there are none."""
+    variant_dir = Path(variant_dir)
+    if not variant_dir.is_dir():
+        raise PipelineError(f"expected a variant folder, received {str(variant_dir)!r} (no such folder; export it first)")
+    found = sorted(p for p in variant_dir.iterdir() if p.suffix in (".tflite", ".onnx") and p.is_file()
+                   and not p.name.startswith("."))
+    if not found:
+        raise PipelineError(f"expected .tflite or .onnx artifacts in {variant_dir}, received none (export them first)")
+    return found
+
+
+def _missing(info: PythonInfo, runtime: str) -> str | None:
+    """Why `runtime` cannot run on `info`'s python, as 'received ...; fix: ...' text, or None."""
+    module = RUNTIME_MODULE[runtime]
+    if info.modules.get(module) is None:
+        return f"received a python without it; fix: {{python}} -m pip install {PIP_NAME[module]}"
+    if module == "tflite_runtime" and info.numpy and int(info.numpy.split(".")[0]) >= 2:
+        # tflite-runtime wheels (last: 2.14) are built against numpy 1.x and fail to import with numpy 2.
+        return f"received it with numpy {info.numpy}, which it cannot import; fix: {{python}} -m pip install 'numpy<2'"
+    return None
+
+
+def plan_runs(artifacts: list[Path], info: PythonInfo, *, runtime: str = "auto",
+              preference: tuple[str, ...] = DEFAULT_PREFERENCE, where: str = "this machine",
+              python: str = "python") -> list[Run]:
+    """Group `artifacts` by the runtime that runs them on `info`'s python.
+
+    runtime="auto": per format, the first runtime of `preference` that is installed; otherwise only the
+    artifacts `runtime` can run. Raises PipelineError naming the pip command when numpy or a needed
+    runtime is missing.
+    """
+    if runtime != "auto" and runtime not in RUNTIME_FORMAT:
+        raise PipelineError(f"expected runtime auto or one of {sorted(RUNTIME_FORMAT)}, received {runtime!r}")
+    label = f"{where} ({python}, Python {info.python}, {info.machine})"
+    if info.numpy is None:
+        raise PipelineError(f"expected numpy on {label}, received a python without it ({info.numpy_error}); "
+                            f"fix: {python} -m pip install numpy")
+    if runtime == "litert-compiled" and info.arm_without_lse:
+        raise PipelineError(f"expected a CPU with LSE atomics (ARMv8.1+) for litert-compiled on {label}, received "
+                            f"one without (e.g. a Pi 4's Cortex-A72), where ai-edge-litert's CompiledModel kills the "
+                            f"process with SIGILL; use runtime litert-interpreter")
+    if runtime != "auto":
+        fmt = RUNTIME_FORMAT[runtime]
+        models = tuple(a for a in artifacts if a.suffix == f".{fmt}")
+        if not models:
+            names = ", ".join(a.name for a in artifacts)
+            raise PipelineError(f"expected a .{fmt} artifact for runtime {runtime}, received only {names}")
+        why = _missing(info, runtime)
+        if why:
+            raise PipelineError(f"expected {PIP_NAME[RUNTIME_MODULE[runtime]]} on {label}, {why.format(python=python)}")
+        return [Run(_safe(runtime, info), models)]
+
+    runs = []
+    for fmt in FORMATS:
+        models = tuple(a for a in artifacts if a.suffix == f".{fmt}")
+        if not models:
+            continue
+        candidates = [r for r in preference if RUNTIME_FORMAT[r] == fmt] or \
+                     [r for r in DEFAULT_PREFERENCE if RUNTIME_FORMAT[r] == fmt]
+        usable = [r for r in candidates if _missing(info, r) is None]
+        if not usable:
+            first = candidates[0]
+            why = _missing(info, first).format(python=python)
+            raise PipelineError(f"expected {PIP_NAME[RUNTIME_MODULE[first]]} on {label} to run {len(models)} "
+                                f".{fmt} artifact(s), {why}")
+        runs.append(Run(_safe(usable[0], info), models))
+    return runs
+
+
+def _safe(runtime: str, info: PythonInfo) -> str:
+    """`litert` times CompiledModel against the Interpreter, but loading a CompiledModel on an ARM core
+    without LSE atomics (ARMv8.0: Raspberry Pi 4 and 3) aborts the whole process with SIGILL:
+    ai-edge-litert 2.3's GPU accelerator library is built for ARMv8.1+ and checks that when it loads."""
+    if runtime in ("litert", "litert-compiled") and info.arm_without_lse:
+        log.info("ARM CPU without LSE atomics: using litert-interpreter (CompiledModel would abort with SIGILL)")
+        return "litert-interpreter"
+    return runtime
+
+
+def runner_argv(models: list[str], runtime: str, *, threads: int | None, warmup: int, runs: int,
+                min_seconds: float = 0.0, dump_outputs: str | None = None, seed: int = 0) -> list[str]:
+    """The runner's arguments after `python runner.py` (models given as the target sees them)."""
+    argv = [*models, "--runtime", runtime, "--warmup", str(warmup), "--runs", str(runs),
+            "--min-seconds", f"{min_seconds:g}", "--seed", str(seed)]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+    if dump_outputs is not None:
+        argv += ["--dump-outputs", dump_outputs]
+    return argv
+
+
+def parse_report(stdout: str, where: str) -> dict:
+    """The runner's one JSON document; PipelineError when it is not there."""
+    try:
+        report = json.loads(stdout)
+    except ValueError:
+        raise PipelineError(f"expected the runner's JSON on {where}, received {stdout.strip()[-200:]!r}") from None
+    if not isinstance(report, dict) or "results" not in report or "host" not in report:
+        raise PipelineError(f"expected the runner's JSON with host and results on {where}, received {sorted(report)!r}")
+    return report
+
+
+def merge_reports(reports: list[dict], target: str, **extra) -> dict:
+    """One benchmark document: the target, extra fields, the host of the first run, every result."""
+    return {"target": target, **extra, "host": reports[0]["host"],
+            "results": [r for report in reports for r in report["results"]]}
+
+
+def check_threads(threads: int | None) -> None:
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise PipelineError(f"expected threads >= 1, received {threads!r}")

@@ -1,0 +1,258 @@
+"""Benchmark every artifact of a variant on a device over ssh (a Raspberry Pi, the emulated Pi, any host).
+
+The steps, each one ssh command (OpenSSH client, argv lists; the remote command line is built with
+shlex.quote, so no file name or option is ever interpreted by the device's shell):
+  1. probe the device's python for numpy and the runtimes (fails early with the pip command to run)
+  2. mktemp -d on the device
+  3. copy the runner and the artifacts there (a tar stream over ssh: needs only `tar` on the device)
+  4. run the runner once per runtime, read its JSON from stdout
+  5. with dump_outputs, fetch the saved inputs/outputs (.npy)
+  6. remove the remote folder, also after a failure or a timeout
+then write variant_dir/benchmark-ssh-<host>.json.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.artifacts import write_bytes, write_json
+from pipeline.errors import PipelineError
+from targets import plan
+from targets.profiles import load_profile
+
+log = logging.getLogger(__name__)
+
+_HOST = re.compile(r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9][A-Za-z0-9._:-]*$")
+_REMOTE_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
+_CLEANUP_TIMEOUT_S = 30
+
+
+class Ssh:
+    """ssh to one device with fixed options; turns ssh's own failures into one-line PipelineErrors."""
+
+    def __init__(self, host: str, *, port: int = 22, identity: str | None = None, strict_host_keys: bool = True,
+                 known_hosts: str | None = None, connect_timeout_s: float = 10):
+        if not isinstance(host, str) or not _HOST.match(host):
+            raise PipelineError(f"expected HOST as host or user@host, received {host!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise PipelineError(f"expected PORT between 1 and 65535, received {port!r}")
+        if identity is not None and not Path(identity).expanduser().is_file():
+            raise PipelineError(f"expected IDENTITY to be a private key file, received {identity!r} (no such file)")
+        if known_hosts is not None and not Path(known_hosts).expanduser().is_file():
+            raise PipelineError(f"expected KNOWN_HOSTS to be a known_hosts file, received {known_hosts!r} (no such file)")
+        if shutil.which("ssh") is None:
+            raise PipelineError("expected the OpenSSH client on this machine, received no `ssh` command; "
+                                "fix: apt-get install openssh-client")
+        self.host, self.port, self.identity, self.known_hosts = host, port, identity, known_hosts
+        self.where = host if port == 22 else f"{host}:{port}"
+        self.options = ["-T", "-p", str(port), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(connect_timeout_s))}",
+                        "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR"]
+        if identity is not None:
+            # Only this key: an agent or ~/.ssh/id_* must not make a wrong IDENTITY look right.
+            self.options += ["-i", str(Path(identity).expanduser()), "-o", "IdentitiesOnly=yes"]
+        if strict_host_keys:
+            self.options += ["-o", "StrictHostKeyChecking=yes"]
+            if known_hosts is not None:
+                self.options += ["-o", f"UserKnownHostsFile={Path(known_hosts).expanduser()}"]
+        else:
+            log.warning("not checking the host key of %s (strict_host_keys=False)", self.where)
+            self.options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+
+    def run(self, remote: list[str] | str, step: str, *, timeout_s: float, stdin=None) -> bytes:
+        """Run `remote` on the device (an argv list, quoted here, or a script of quoted parts); its stdout."""
+        proc = self.run_unchecked(remote, step, timeout_s=timeout_s, stdin=stdin)
+        if proc.returncode != 0:
+            raise self.failure(proc.returncode, proc.stderr.decode(errors="replace"), step)
+        return proc.stdout
+
+    def run_unchecked(self, remote: list[str] | str, step: str, *, timeout_s: float,
+                      stdin=None) -> subprocess.CompletedProcess:
+        command = remote if isinstance(remote, str) else shlex.join(remote)
+        argv = ["ssh", *self.options, "--", self.host, command]
+        log.debug("%s: %s", step, shlex.join(argv))
+        try:
+            return subprocess.run(argv, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                  capture_output=True, timeout=max(timeout_s, 1))
+        except subprocess.TimeoutExpired:
+            raise PipelineError(f"expected {step} on {self.where} to finish within {timeout_s:.0f} s, "
+                                f"received a timeout") from None
+
+    def failure(self, code: int, stderr: str, step: str) -> PipelineError:
+        lines = [l.strip() for l in stderr.splitlines() if l.strip() and not set(l.strip()) <= {"@"}]
+        last = lines[-1] if lines else f"exit status {code}"
+        text = stderr.lower()
+        if code == 255:  # ssh's own failure: connection, authentication or host key
+            if "host identification has changed" in text or "has changed and you have requested strict" in text:
+                return PipelineError(
+                    f"expected the host key of {self.where} recorded in {self.known_hosts or '~/.ssh/known_hosts'}, "
+                    f"received a different key (a reinstalled device or a man in the middle); if expected: "
+                    f"ssh-keygen -R {shlex.quote(self._key_name())}")
+            if "host key is known" in text or "host key verification failed" in text:
+                return PipelineError(
+                    f"expected a known host key for {self.where} in {self.known_hosts or '~/.ssh/known_hosts'}, "
+                    f"received an unknown host; fix: ssh-keyscan -p {self.port} {self.host.split('@')[-1]} "
+                    f">> ~/.ssh/known_hosts (after checking its fingerprint), or pass known_hosts")
+            if "permission denied" in text or "too many authentication failures" in text:
+                key = self.identity or "your default ssh keys"
+                return PipelineError(f"expected {self.where} to accept the key {key}, received {last!r} "
+                                     f"(refused key: add the .pub to the device's ~/.ssh/authorized_keys)")
+            for cause in ("connection refused", "no route to host", "could not resolve hostname",
+                          "name or service not known", "network is unreachable", "connection timed out",
+                          "operation timed out", "connection closed", "connection reset"):
+                if cause in text:
+                    return PipelineError(f"expected an ssh server at {self.where}, received {last!r} (unreachable host)")
+            # 255 is also what a remote command may exit with (qemu does after a fatal signal)
+        if code == 124:  # coreutils `timeout` on the device
+            return PipelineError(f"expected {step} on {self.where} to finish in time, received a timeout")
+        if code == 127:
+            return PipelineError(f"expected {step} on {self.where} to find its command, received {last!r}")
+        return PipelineError(f"expected {step} on {self.where} to succeed, received {last!r}")
+
+    def _key_name(self) -> str:
+        name = self.host.split("@")[-1]
+        return name if self.port == 22 else f"[{name}]:{self.port}"
+
+
+def bench_remote(variant_dir: Path, host: str, *, port: int = 22, threads: int | None = None, runtime: str = "auto",
+                 profile: str | None = None, identity: str | None = None, strict_host_keys: bool = True,
+                 known_hosts: str | None = None, timeout_s: float = 600, python: str | None = None,
+                 dump_outputs: Path | None = None) -> Path:
+    """Run benchmarks/runner.py on `host` over ssh for every .tflite/.onnx artifact of `variant_dir`.
+
+    Args:
+      host: `host` or `user@host` (an ~/.ssh/config alias works too).
+      threads, runtime, python: default to the profile's (else the runner's default, "auto", "python3").
+        runtime="auto" picks per format the profile's preferred runtime that is installed on the device.
+      profile: a device profile name (raspberry-pi-4, ...) or a .toml path.
+      identity: private key file; known_hosts: file the host key is checked against (default
+        ~/.ssh/known_hosts); strict_host_keys=False skips the check (logged as a warning).
+      timeout_s: for the whole benchmark; the remote folder is removed even after a timeout.
+      dump_outputs: a local folder for the runner's seeded inputs and outputs (<model>.input/.output.npy).
+    Returns: variant_dir/benchmark-ssh-<host>.json.
+    Raises: PipelineError with one line naming the cause: unreachable host, refused key, host key,
+      timeout, or a missing numpy/runtime (with the pip command that installs it).
+    """
+    variant_dir = Path(variant_dir)
+    plan.check_threads(threads)
+    if not timeout_s or timeout_s <= 0:
+        raise PipelineError(f"expected timeout_s > 0, received {timeout_s!r}")
+    prof = load_profile(profile) if profile else None
+    python = python or (prof.python if prof else "python3")
+    threads = threads if threads is not None else (prof.threads if prof else None)
+    preference = prof.runtimes if prof else plan.DEFAULT_PREFERENCE
+    warmup, runs = (prof.warmup, prof.runs) if prof else (10, 100)
+    artifacts = plan.artifacts_of(variant_dir)
+    if not plan.RUNNER.is_file():
+        raise PipelineError(f"expected the runner at {plan.RUNNER}, received no such file")
+    ssh = Ssh(host, port=port, identity=identity, strict_host_keys=strict_host_keys, known_hosts=known_hosts,
+              connect_timeout_s=min(10.0, timeout_s))
+    deadline = time.monotonic() + timeout_s
+
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PipelineError(f"expected the benchmark on {ssh.where} to finish within {timeout_s:g} s, "
+                                f"received a timeout")
+        return left
+
+    py = _remote_path(python)
+
+    # 1. probe
+    proc = ssh.run_unchecked([*py, "-c", plan.PROBE], "the python probe", timeout_s=remaining())
+    if proc.returncode == 127:
+        raise PipelineError(f"expected {python} on {ssh.where}, received no such command; fix: install python3 "
+                            f"there (sudo apt install python3) or pass the device's python")
+    if proc.returncode != 0:
+        raise ssh.failure(proc.returncode, proc.stderr.decode(errors="replace"), "the python probe")
+    out = proc.stdout
+    info = plan.PythonInfo.from_json(out.decode(errors="replace"), ssh.where)
+    if prof and prof.arch and info.machine != prof.arch:
+        log.warning("profile %s expects %s, %s reports %s", prof.name, prof.arch, ssh.where, info.machine)
+    runs_planned = plan.plan_runs(artifacts, info, runtime=runtime, preference=preference, where=ssh.where,
+                                  python=python)
+    # 2. remote folder
+    remote_dir = ssh.run(["mktemp", "-d", "-t", "mobilenet-edge.XXXXXX"], "mktemp -d", timeout_s=remaining())
+    remote_dir = remote_dir.decode().strip()
+    if not _REMOTE_DIR.match(remote_dir):
+        raise PipelineError(f"expected an absolute folder from mktemp -d on {ssh.where}, received {remote_dir!r}")
+    try:
+        # 3. copy
+        with tempfile.TemporaryFile() as bundle:
+            _tar([plan.RUNNER, *artifacts], bundle)
+            bundle.seek(0)
+            log.info("copying the runner and %d artifact(s) to %s:%s", len(artifacts), ssh.where, remote_dir)
+            ssh.run(["tar", "-x", "-f", "-", "-C", remote_dir], "copying the artifacts", stdin=bundle,
+                    timeout_s=remaining())
+        # 4. run
+        reports = []
+        dump_dir = f"{remote_dir}/outputs" if dump_outputs is not None else None
+        for run in runs_planned:
+            log.info("benchmarking %d artifact(s) with %s on %s", len(run.models), run.runtime, ssh.where)
+            argv = [*py, f"{remote_dir}/runner.py", *plan.runner_argv(
+                [f"{remote_dir}/{m.name}" for m in run.models], run.runtime, threads=threads, warmup=warmup,
+                runs=runs, dump_outputs=dump_dir)]
+            left = remaining()
+            out = ssh.run(_with_timeout(argv, left), f"the runner ({run.runtime})", timeout_s=left + 10)
+            reports.append(plan.parse_report(out.decode(errors="replace"), ssh.where))
+        # 5. outputs
+        if dump_outputs is not None:
+            out = ssh.run(["tar", "-c", "-f", "-", "-C", dump_dir, "."], "fetching the outputs", timeout_s=remaining())
+            _untar_npy(out, Path(dump_outputs))
+    finally:
+        # 6. cleanup, whatever happened above
+        try:
+            ssh.run(["rm", "-rf", "--", remote_dir], "removing the remote folder", timeout_s=_CLEANUP_TIMEOUT_S)
+        except PipelineError as exc:
+            log.warning("could not remove %s on %s: %s", remote_dir, ssh.where, exc)
+
+    target = "ssh-" + re.sub(r"[^A-Za-z0-9._-]", "_", host.split("@")[-1])
+    device = {"host": host, "port": port, "python": python, "profile": prof.name if prof else None}
+    path = write_json(variant_dir / f"benchmark-{target}.json", plan.merge_reports(reports, target, device=device))
+    log.info("wrote %s", path)
+    return path
+
+
+def _remote_path(python: str) -> list[str]:
+    """The python command as argv; `~/x` becomes `x`, relative to the home folder ssh starts in."""
+    argv = shlex.split(python)
+    if not argv:
+        raise PipelineError(f"expected a python command for the device, received {python!r}")
+    if argv[0].startswith("~/"):
+        argv[0] = argv[0][2:]
+    return argv
+
+
+def _with_timeout(argv: list[str], seconds: float) -> str:
+    """`argv` under the device's `timeout` when it has one, so a stuck runner dies with our deadline."""
+    cmd = shlex.join(argv)
+    return (f"if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {int(seconds) + 1} {cmd}; "
+            f"else exec {cmd}; fi")
+
+
+def _tar(files: list[Path], fileobj) -> None:
+    # ustar: read by GNU tar and BusyBox tar alike; names are flat (the runner and artifact names).
+    with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for f in files:
+            info = tar.gettarinfo(str(f), arcname=f.name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            with open(f, "rb") as fh:
+                tar.addfile(info, fh)
+
+
+def _untar_npy(data: bytes, dest: Path) -> None:
+    """Write the .npy members of a tar stream into `dest`, by base name only (never a path from the device)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
+        for member in tar:
+            name = Path(member.name).name
+            if member.isfile() and name.endswith(".npy") and not name.startswith("."):
+                write_bytes(dest / name, tar.extractfile(member).read())
