@@ -44,6 +44,8 @@ def mobilenet(alpha: float, resolution: int, classes: int, weights=None):
     """The plain Keras application; weights None or 'imagenet'."""
     import keras
 
+    # Tensor names are numbered per process; a fresh session keeps converted files byte-identical across runs.
+    keras.utils.clear_session()
     return keras.applications.MobileNet(
         input_shape=(resolution, resolution, 3), alpha=alpha, depth_multiplier=1,
         include_top=True, weights=weights, classes=classes, classifier_activation="softmax",

@@ -58,9 +58,8 @@ def batch_of_one(model):
     """
     import keras
 
-    if model.input_shape[0] == 1:
-        return model
-    fixed = keras.models.clone_model(model, input_tensors=keras.Input(model.input_shape[1:], batch_size=1))
+    # A stable input name also keeps the file byte-identical whatever Keras numbered its tensors.
+    fixed = keras.models.clone_model(model, input_tensors=keras.Input(model.input_shape[1:], batch_size=1, name="input"))
     fixed.set_weights(model.get_weights())
     return fixed
 

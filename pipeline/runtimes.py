@@ -1,4 +1,9 @@
-"""Batched inference on artifacts for validation and predict: float in, float probabilities out."""
+"""Batched inference on artifacts for validation and predict: uint8 pixels in, float probabilities out.
+
+Each model is fed the way it will be fed in deployment: float models get the normalised image, a
+uint8-input .tflite gets the raw pixels (as Android's Task Library feeds them; its quantization
+parameters carry the normalisation), an int8-input one gets the normalised image quantized.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,10 +34,15 @@ class TFLiteModel:
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(s) for s in self.input["shape"][1:])
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        n = len(x)
-        padded = np.concatenate([x, np.zeros((self.batch - n, *x.shape[1:]), x.dtype)]) if n < self.batch else x
-        self.interpreter.set_tensor(self.input["index"], quantize_input(padded, self.input))
+    def __call__(self, pixels: np.ndarray, normalize) -> np.ndarray:
+        n = len(pixels)
+        if n < self.batch:
+            pixels = np.concatenate([pixels, np.zeros((self.batch - n, *pixels.shape[1:]), pixels.dtype)])
+        if np.dtype(self.input["dtype"]) == np.uint8:
+            tensor = pixels
+        else:
+            tensor = quantize_input(normalize(pixels), self.input)
+        self.interpreter.set_tensor(self.input["index"], tensor)
         self.interpreter.invoke()
         return dequantize_output(self.interpreter.get_tensor(self.output["index"]), self.output)[:n]
 
@@ -49,8 +59,8 @@ class ONNXModel:
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = tuple(self.session.get_inputs()[0].shape[1:])
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: x.astype(np.float32)})[0].astype(np.float32)
+    def __call__(self, pixels: np.ndarray, normalize) -> np.ndarray:
+        return self.session.run(None, {self.input_name: normalize(pixels)})[0].astype(np.float32)
 
 
 class KerasModel:
@@ -63,8 +73,8 @@ class KerasModel:
         self.batch = batch
         self.input_shape = tuple(self.model.input_shape[1:])
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict_on_batch(x), np.float32)
+    def __call__(self, pixels: np.ndarray, normalize) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(normalize(pixels)), np.float32)
 
 
 def load(path: Path, batch: int = 32, threads: int = 2):
@@ -78,11 +88,14 @@ def load(path: Path, batch: int = 32, threads: int = 2):
     raise PipelineError(f"expected a .keras, .tflite or .onnx artifact, received {Path(path).name!r}")
 
 
-def predict(model, images: np.ndarray, progress=None) -> np.ndarray:
-    """Run `model` over float images in batches; `progress` is an optional tqdm-like callable."""
+def predict(model, pixels: np.ndarray, normalize, progress=None) -> np.ndarray:
+    """Run `model` over uint8 images (N, H, W, 3) in batches; `normalize` is the preprocessing contract's.
+
+    `progress` is an optional tqdm-like object.
+    """
     outputs = []
-    for i in range(0, len(images), model.batch):
-        outputs.append(model(images[i:i + model.batch]))
+    for i in range(0, len(pixels), model.batch):
+        outputs.append(model(pixels[i:i + model.batch], normalize))
         if progress is not None:
-            progress.update(min(model.batch, len(images) - i))
+            progress.update(min(model.batch, len(pixels) - i))
     return np.concatenate(outputs)

@@ -111,17 +111,17 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
         raise PipelineError(f"expected a converted variant folder (manifest.json, {FLOAT_MODEL}), received {variant_dir}")
     resolution = manifest["variant"]["resolution"]
     images = held_out_images(task, resolution, cfg)
-    x = task.preprocessing(resolution).normalize(images.pixels)
+    pixels, normalize = images.pixels, task.preprocessing(resolution).normalize
     labels = images.labels
     labelled = labels is not None
 
-    with tqdm(total=len(x) * (1 + len(manifest["artifacts"])), desc=f"validate {variant_dir.name}", unit="img",
-              leave=False) as bar:
-        reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), x, bar)
+    with tqdm(total=len(pixels) * (1 + len(manifest["artifacts"])), desc=f"validate {variant_dir.name}",
+              unit="img", leave=False) as bar:
+        reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), pixels, normalize, bar)
         rows = []
         for entry in manifest["artifacts"]:
             model = runtimes.load(variant_dir / entry["file"], cfg.batch)
-            probs = runtimes.predict(model, x, bar)
+            probs = runtimes.predict(model, pixels, normalize, bar)
             metrics = drift_metrics(reference, probs, labels)
             gate = cfg.gates.check(entry["precision"], metrics, labelled)
             # Per-tensor int8 exists to show the collapse, so it is reported but does not fail the run.
@@ -137,7 +137,7 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
     float_metrics = {"top1": topk_accuracy(reference, labels, 1), "top5": topk_accuracy(reference, labels, 5)} if labelled else {}
     path = write_json(variant_dir / VALIDATION, {
         "variant": manifest["variant"]["name"], "task": manifest["variant"]["task"],
-        "images": int(len(x)), "labelled": labelled, "source": images.source, "images_sha256": images.digest,
+        "images": int(len(pixels)), "labelled": labelled, "source": images.source, "images_sha256": images.digest,
         "float": float_metrics, "gates": asdict(cfg.gates), "artifacts": rows, "passed": not failures,
         **({"diagnosis": diagnosis} if diagnosis else {}),
     })

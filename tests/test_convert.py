@@ -91,16 +91,21 @@ def test_onnx_int8_is_qdq(tiny_export):
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
 
 
-def test_rerun_reproduces_the_same_tflite(tiny_export, tmp_path):
+def test_rerun_reproduces_the_same_files(tiny_export, tmp_path):
     from pipeline.config import ExportConfig, QuantConfig, Variant
+    from pipeline.metadata import strip_metadata
     from pipeline.recipe import RecipeConfig, export_variant
 
-    model_file = tiny_export.variant_dir / "model.keras"
     again = export_variant(RecipeConfig(
-        variant=Variant(0.25, 32, "fashion-mnist", str(model_file)),
+        variant=Variant(0.25, 32, "fashion-mnist", "reference"),
         export=ExportConfig(formats=("fp32", "int8"), out=tmp_path), quant=QuantConfig(num_samples=16)))
     for precision in ("fp32", "int8"):
         assert sha256_file(_by(again, precision).path) == sha256_file(_by(tiny_export, precision).path)
+    # Other weights file, same weights: only the metadata's provenance may differ, never the model.
+    other = export_variant(RecipeConfig(
+        variant=Variant(0.25, 32, "fashion-mnist", str(tiny_export.variant_dir / "model.keras")),
+        export=ExportConfig(formats=("fp32",), out=tmp_path / "other")))
+    assert strip_metadata(_by(other, "fp32").path.read_bytes()) == strip_metadata(_by(tiny_export, "fp32").path.read_bytes())
 
 
 def test_int8_io_options(tmp_path):

@@ -1,0 +1,194 @@
+"""Stage: android/ — a variant's .tflite files with metadata and labels, ready for an app's `assets/`.
+
+Android apps load these through the TFLite Task Library (`ImageClassifier`), which takes the input
+normalisation and the class names from the metadata, so the app repeats no preprocessing constant.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.artifacts import sha256_file, write_bytes, write_text
+from pipeline.errors import PipelineError
+from pipeline.manifest import MANIFEST, read_manifest
+from pipeline.metadata import LABELS_FILE, add_metadata, model_info
+
+log = logging.getLogger(__name__)
+
+ANDROID_DIR = "android"
+TASK_LIBRARY = "org.tensorflow:tensorflow-lite-task-vision:0.4.4"  # the version tests/test_android.py runs
+TASK_LIBRARY_INPUTS = ("uint8", "float32")  # image_tensor_specs.cc rejects every other input type
+
+
+def export_android(variant_dir: Path, out_dir: Path | None = None) -> Path:
+    """Write `variant_dir/android/` (or `out_dir`): the variant's .tflite files with metadata, labels, README.
+
+    Steps:
+      1. read manifest.json and its .tflite artifacts (each present, with the sha256 listed)
+      2. the metadata, from the manifest's variant, preprocessing and calibration records
+      3. per file: embed the metadata, prove outputs are unchanged, write atomically
+      4. labels.txt and README.md (the Kotlin that loads the model with the Task Library)
+    Returns the folder written.
+    """
+    variant_dir = Path(variant_dir)
+    out = Path(out_dir) if out_dir is not None else variant_dir / ANDROID_DIR
+
+    # 1. manifest and artifacts
+    manifest = read_manifest(variant_dir)
+    if manifest is None:
+        raise PipelineError(f"expected {MANIFEST} in {variant_dir}, received none; export the variant first (make all)")
+    entries = [e for e in manifest.get("artifacts", []) if e.get("format") == "tflite"]
+    if not entries:
+        raise PipelineError(f"expected at least one .tflite artifact in {variant_dir / MANIFEST}, received none; "
+                            "export one first (make int8 or make fp32)")
+    sources = [_checked_source(variant_dir, e) for e in entries]
+
+    # 2. metadata
+    info = model_info(manifest["variant"], manifest["preprocessing"], manifest.get("calibration"))
+
+    # 3. .tflite files with metadata
+    for entry, source in zip(entries, sources):
+        model = source.read_bytes()
+        with_metadata = add_metadata(model, info)
+        _check_same_outputs(model, with_metadata, entry["file"])
+        write_bytes(out / entry["file"], with_metadata)
+        log.info("android: %s (%s)", out / entry["file"], entry["precision"])
+
+    # 4. labels and README
+    write_text(out / LABELS_FILE, info.labels_text)
+    validation = variant_dir / "validation.json"
+    validated = json.loads(validation.read_text()) if validation.is_file() else None
+    write_text(out / "README.md", readme(manifest, entries, validated))
+    return out
+
+
+def _checked_source(variant_dir: Path, entry: dict) -> Path:
+    path = variant_dir / entry["file"]
+    if not path.is_file():
+        raise PipelineError(
+            f"expected {entry['file']} listed in {MANIFEST} to exist, received no file in {variant_dir}")
+    digest = sha256_file(path)
+    if digest != entry.get("sha256"):
+        listed = str(entry.get("sha256"))[:12]
+        raise PipelineError(f"expected {entry['file']} with the sha256 in {MANIFEST} ({listed}), received "
+                            f"{digest[:12]}; re-export the variant")
+    return path
+
+
+def _check_same_outputs(model: bytes, with_metadata: bytes, name: str) -> None:
+    """Metadata must not change inference: one seeded image through both, outputs bit-identical."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    outputs = []
+    for data in (model, with_metadata):
+        interpreter = Interpreter(model_content=data, num_threads=1)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+        pixels = np.random.default_rng(0).integers(0, 256, inp["shape"]).astype(np.float32)
+        x = pixels if np.issubdtype(inp["dtype"], np.integer) else (pixels - 127.5) / 127.5
+        interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy())
+    if not np.array_equal(*outputs):
+        raise PipelineError(f"expected identical outputs with and without metadata, received a difference for {name}")
+
+
+def readme(manifest: dict, entries: list[dict], validation: dict | None = None) -> str:
+    """README.md for the android/ folder: the files, the Kotlin that loads one, what the Task Library does."""
+    variant, pre = manifest["variant"], manifest["preprocessing"]
+    res, crop = pre["resolution"], pre.get("crop_fraction", 1.0)
+    top1 = {a["file"]: a["metrics"].get("top1") for a in (validation or {}).get("artifacts", [])}
+    loadable = [e for e in entries if e["inputs"][0]["dtype"] in TASK_LIBRARY_INPUTS]
+    pick = next((e for e in loadable if e["precision"] == "int8" and e.get("per_channel") is not False), None)
+    pick = pick or next((e for e in loadable if e["precision"] == "fp32"), None) or (loadable or entries)[0]
+    uint8 = next((e["inputs"][0] for e in loadable if e["inputs"][0]["dtype"] == "uint8"), None)
+    lines = [
+        f"# {variant['name']} for Android ({variant['task']}, {len(variant['class_names'])} classes)",
+        "",
+        "Copy these files into your app's `src/main/assets/`. Every `.tflite` carries TFLite metadata: the input",
+        "normalisation, the class names (`labels.txt`, packed inside the model too) and where the weights and the",
+        "int8 calibration came from. Generated by `make android`; do not edit.",
+        "",
+        "| file | precision | input | Task Library | top-1 (validation) |",
+        "|---|---|---|---|---|",
+        *(_row(e, top1.get(e["file"])) for e in entries),
+        "",
+        f"Recommended: `{pick['file']}`.",
+        "",
+        "```kotlin",
+        "// app/build.gradle.kts",
+        f'dependencies {{ implementation("{TASK_LIBRARY}") }}',
+        'android { androidResources { noCompress += "tflite" } }  // the model is memory-mapped from assets',
+        "```",
+        "",
+        "```kotlin",
+        "import org.tensorflow.lite.support.image.TensorImage",
+        "import org.tensorflow.lite.task.core.BaseOptions",
+        "import org.tensorflow.lite.task.vision.classifier.ImageClassifier",
+        "",
+        "val options = ImageClassifier.ImageClassifierOptions.builder()",
+        "    .setBaseOptions(BaseOptions.builder().setNumThreads(4).build())",
+        "    .setMaxResults(3)",
+        "    .build()",
+        f'val classifier = ImageClassifier.createFromFileAndOptions(context, "{pick["file"]}", options)',
+        *_classify_lines(crop),
+        f'val top = results[0].categories[0]  // top.label is a line of labels.txt, e.g. "{variant["class_names"][0]}"',
+        "classifier.close()",
+        "```",
+        "",
+        "Notes",
+        "",
+        f"- Input: RGB, resized by the Task Library to {res}x{res} (bilinear). The normalisation (pixel - "
+        f"{_num(pre['mean'])}) / {_num(pre['std'])} → [{pre['output_range'][0]:g}, {pre['output_range'][1]:g}] "
+        "comes from the metadata: do not normalise in the app.",
+        _crop_note(crop, res),
+    ]
+    if uint8 is not None:
+        lines.append(
+            "- The int8 models have uint8 input and output because the Task Library rejects int8 input tensors: "
+            f"they are fed the raw RGB bytes, and the input quantization (scale {uint8['scale']:.6g}, zero point "
+            f"{uint8['zero_point']}) performs the same normalisation. Their scores are multiples of 1/256.")
+    if any(e.get("per_channel") is False for e in entries):
+        lines.append("- The per-tensor int8 file is there to compare with per-channel weights (MobileNet's depthwise "
+                     "filters usually lose accuracy per-tensor); ship the per-channel one.")
+    if variant.get("task") == "fashion-mnist":
+        lines.append("- Trained on Fashion-MNIST: centred white garments on a black background, grey replicated to "
+                     "RGB; camera photos need the same look to be classified well.")
+    return "\n".join(lines) + "\n"
+
+
+def _row(entry: dict, top1: float | None) -> str:
+    spec = entry["inputs"][0]
+    quant = f", scale {spec['scale']:.6g}, zero point {spec['zero_point']}" if spec.get("scale") else ""
+    precision = entry["precision"] + (" per-tensor" if entry.get("per_channel") is False else "")
+    ok = "yes" if spec["dtype"] in TASK_LIBRARY_INPUTS else f"no ({spec['dtype']} input)"
+    accuracy = f"{top1:.1%}" if top1 is not None else "not validated"
+    return (f"| `{entry['file']}` | {precision} | {spec['dtype']} {'x'.join(map(str, spec['shape']))}{quant} "
+            f"| {ok} | {accuracy} |")
+
+
+def _classify_lines(crop: float) -> list[str]:
+    if crop >= 1.0:
+        return ["val results = classifier.classify(TensorImage.fromBitmap(bitmap))"]
+    return [
+        "// the pipeline's contract: central crop first (the Task Library only resizes)",
+        f"val side = (minOf(bitmap.width, bitmap.height) * {crop}f).toInt()",
+        "val roi = android.graphics.Rect((bitmap.width - side) / 2, (bitmap.height - side) / 2,",
+        "    (bitmap.width + side) / 2, (bitmap.height + side) / 2)",
+        "val crop = org.tensorflow.lite.task.core.vision.ImageProcessingOptions.builder().setRoi(roi).build()",
+        "val results = classifier.classify(TensorImage.fromBitmap(bitmap), crop)",
+    ]
+
+
+def _crop_note(crop: float, res: int) -> str:
+    if crop >= 1.0:
+        return f"- No crop: validation resized whole images to {res}x{res}, as the Task Library does."
+    return (f"- Validation central-cropped {crop:.1%} of the shorter side before resizing; the snippet repeats it "
+            "with a region of interest, since the Task Library itself only resizes.")
+
+
+def _num(values) -> str:
+    return f"{values[0]:g}" if len(set(values)) == 1 else str(list(values))
