@@ -76,7 +76,8 @@ def write_report(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> Repor
     blocks = document(summary, plots)
     md = write_text(out_dir / "report.md", render_markdown(blocks))
     page = write_text(out_dir / "report.html", render_html(blocks))
-    log.info("report: %d variants, %d artifacts -> %s", len(summary["variants"]), len(summary["records"]), md)
+    log.info("report: %d variant(s), %d artifact(s) -> %s", len(summary["variants"]),
+             sum(not r["reference"] for r in summary["records"]), md)
     return ReportResult(md, page, summary_path, tuple(plots.values()))
 
 
@@ -109,7 +110,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
         "out_dir": str(out_dir),
         "variants": variants,
         "latency_columns": [{k: v for k, v in c.items() if k != "_runtimes"} | {"runtimes": _runtimes(c)}
-                            for c in columns.values()],
+                            for c in sorted(columns.values(), key=_column_order)],
         "records": records,
         "checkpoints": _checkpoint_records(checkpoints, variants, problems),
         "problems": problems,
@@ -245,12 +246,17 @@ def _label_columns(columns: dict) -> None:
         c["column"] = base(c) + (f" ({c['cpu']})" if counts[base(c)] > 1 else "")
 
 
+def _column_order(c: dict) -> tuple:
+    """This machine first, then the other targets by name; fewer threads first."""
+    return c["target"] != "local", str(c["target"]), str(c["machine"]), c["threads"] or 0, c["column"]
+
+
 def _runtimes(column: dict) -> dict:
     return {fmt: sorted(names) for fmt, names in column["_runtimes"].items()}
 
 
 def _checkpoint_records(checkpoints: Path | None, variants: list, problems: list) -> list:
-    """Checkpoint records with accuracy by resolution, for the tasks in the report (and the weights used)."""
+    """Checkpoint records that list accuracy by resolution, for the tasks in the report."""
     paths = set()
     for v in variants:
         if checkpoints is not None:
@@ -350,7 +356,7 @@ def artifact_table(summary: dict, task: str) -> tuple[list[str], list]:
             cells = [r["label"], _mb(r["bytes"]), _num(r["mult_adds"] and r["mult_adds"] / 1e6, ".2f"),
                      _num(r["params"] and r["params"] / 1e6, ".3f"), _pct(r["top1"]), _pct(r["top5"]),
                      _num(r["top1_drop_points"], ".2f"), _pct(r["top1_agreement"]), _num(r["kl_mean"], ".1e"),
-                     _num(r["sqnr_db"], ".1f"), _num(r["max_abs_diff"], ".3f"), _gate_text(r)]
+                     _num(r["sqnr_db"], ".1f"), _num(r["max_abs_diff"], ".2g"), _gate_text(r)]
             for c in columns:
                 p50 = r["latency_p50_ms"].get(c)
                 throttled = any(x["throttled"] for x in r["latency"] if x["column"] == c)
@@ -358,6 +364,33 @@ def artifact_table(summary: dict, task: str) -> tuple[list[str], list]:
             failing = r["gate_passed"] is False and r["gate_enforced"]
             rows.append({"cells": cells, "title": r["file"], "cls": "ref" if r["reference"] else "bad" if failing else ""})
     return header, rows
+
+
+def metric_lines(summary: dict, task: str) -> list[tuple[str, str]]:
+    """METRICS, with the gate line naming the rules this task's validation really used (users override them)."""
+    rules = {}
+    for r in summary["records"]:
+        if r["task"] == task and r["gate"] and r["gate_enforced"] and r["gate"].get("rule"):
+            rules.setdefault(PRECISION_LABEL.get(r["precision"], r["precision"]), set()).add(_pretty_rule(r["gate"]["rule"]))
+    if not rules:
+        return list(METRICS)
+    used = "; ".join(f"{p}: {' or '.join(sorted(x))}" for p, x in rules.items())
+    return [(n, t if n != "gate" else f"the validation rule for the artifact's precision ({used}); "
+                                      "\"info\" rows are shown for comparison and not enforced.") for n, t in METRICS]
+
+
+def _pretty_rule(rule: str) -> str:
+    """'top1_agreement >= 0.999' -> 'agreement ≥ 99.9 %'; 'top1_drop_points <= 1.0' -> 'drop ≤ 1.0 pts'."""
+    key, op, limit = (rule.split() + ["", "", ""])[:3]
+    op = {">=": "≥", "<=": "≤"}.get(op, op)
+    try:
+        if key == "top1_agreement":
+            return f"agreement {op} {100 * float(limit):g} %"
+        if key == "top1_drop_points":
+            return f"drop {op} {float(limit):g} pts"
+    except ValueError:
+        pass
+    return rule
 
 
 def _variant_line(v: dict) -> str:
@@ -376,20 +409,26 @@ def ship_lines(summary: dict, v: dict, choice: dict) -> list[str]:
     lines = []
     if choice["smallest"]:
         r = rows[choice["smallest"]]
-        lines.append(f"Smallest that passes: {r['label']} ({r['file']}), {_mb(r['bytes'])} MB, top-1 {_pct(r['top1'])} %, "
-                     f"drop {_num(r['top1_drop_points'], '.2f')} pts, agreement {_pct(r['top1_agreement'])} %.")
+        lines.append(f"Smallest that passes: {r['label']} ({r['file']}), {_mb(r['bytes'])} MB, {_accuracy(r)}.")
     else:
         lines.append("No artifact passes its gate" + ("." if v["validated"] else " (not validated)."))
     for column, file in choice["fastest"].items():
         r = rows[file]
         lines.append(f"Fastest that passes on {column}: {r['label']} ({r['file']}), "
-                     f"{_num(r['latency_p50_ms'][column], '.3f')} ms p50, {_mb(r['bytes'])} MB, top-1 {_pct(r['top1'])} %.")
+                     f"{_num(r['latency_p50_ms'][column], '.3f')} ms p50, {_mb(r['bytes'])} MB, {_accuracy(r)}.")
     if not choice["fastest"] and choice["smallest"]:
         lines.append("No latency measured: run `make bench` (or `make bench-remote HOST=...`).")
     for file in choice["failing"]:
-        lines.append(f"Do not ship {rows[file]['label']} ({file}): {_gate_text(rows[file]).removeprefix('FAIL: ')} "
-                     "fails its gate.")
+        lines.append(f"Do not ship {rows[file]['label']} ({file}): it fails its gate "
+                     f"({_gate_text(rows[file]).removeprefix('FAIL: ')}).")
     return lines
+
+
+def _accuracy(r: dict) -> str:
+    parts = [f"top-1 {_pct(r['top1'])} %" if r["top1"] is not None else "",
+             f"drop {_num(r['top1_drop_points'], '.2f')} pts" if r["top1_drop_points"] is not None else "",
+             f"agreement {_pct(r['top1_agreement'])} %" if r["top1_agreement"] is not None else ""]
+    return ", ".join(p for p in parts if p) or "no accuracy measured"
 
 
 def diagnosis_blocks(summary: dict, v: dict) -> list:
@@ -432,7 +471,8 @@ def _layer_name(tensor: str) -> str:
 def document(summary: dict, plots: dict) -> list[tuple]:
     """Every block of the report, in reading order."""
     failing = [f for c in summary["ship"] for f in c["failing"]]
-    status = (f"{len(summary['variants'])} variants, {sum(not r['reference'] for r in summary['records'])} artifacts. "
+    n, m = len(summary["variants"]), sum(not r["reference"] for r in summary["records"])
+    status = (f"{n} variant{'s' * (n != 1)}, {m} artifact{'s' * (m != 1)}. "
               + (f"{len(failing)} artifact(s) fail their gate: {', '.join(failing)}." if failing
                  else "Every validated artifact passes its gate."))
     blocks = [("h1", "MobileNet V1 edge report"), ("meta", f"{summary['generated_utc']} · {summary['out_dir']}"),
@@ -446,7 +486,7 @@ def document(summary: dict, plots: dict) -> list[tuple]:
     for task in dict.fromkeys(v["task"] for v in summary["variants"]):
         blocks += [("h2", f"Artifacts: {task}"),
                    ("list", [_variant_line(v) for v in summary["variants"] if v["task"] == task]),
-                   ("table", *artifact_table(summary, task)), ("list", list(METRICS))]
+                   ("table", *artifact_table(summary, task)), ("list", metric_lines(summary, task))]
     if summary["latency_columns"]:
         header = ["column", "CPU", "cores", "OS", "profile", "runtimes", "variants"]
         rows = [[c["column"], c["cpu"] or DASH, str(c["cores"] or DASH), c["os"] or DASH, c["profile"] or DASH,
@@ -517,7 +557,7 @@ h3{font-size:15px;margin:14px 0 4px}.meta{color:#666}ul{margin-top:4px}
 .status{padding:8px 12px;border-radius:6px;background:#eef6ee;border:1px solid #b9dcb9}
 .status.bad{background:#fbeeee;border-color:#e3b3b3}.wrap{overflow-x:auto}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td{padding:4px 8px;border-bottom:1px solid #e4e4e4;white-space:nowrap}
-th{background:#f4f5f7;text-align:left;padding:4px 8px;vertical-align:bottom;max-width:9em;overflow-wrap:anywhere}
+th{background:#f4f5f7;text-align:left;padding:4px 8px;vertical-align:bottom;max-width:9em;overflow-wrap:break-word}
 th.n{text-align:right}
 td.n{text-align:right;font-variant-numeric:tabular-nums}tr.group td{background:#e9eef6;font-weight:600}
 tr.ref td{color:#555;font-style:italic}tr.bad td{background:#fdf1f1}
@@ -537,7 +577,8 @@ def render_html(blocks: list[tuple]) -> str:
         elif kind in ("meta", "status"):
             out.append(f"<p class='{kind}{' bad' if kind == 'status' and args[1] else ''}'>{e(args[0])}</p>")
         elif kind == "list":
-            items = [f"<li><b>{e(i[0])}</b>: {e(i[1])}</li>" if isinstance(i, tuple) else f"<li>{e(i)}</li>" for i in args[0]]
+            items = [f"<li><b>{e(i[0])}</b>: {e(i[1])}</li>" if isinstance(i, tuple) else f"<li>{e(i)}</li>"
+                     for i in args[0]]
             out.append(f"<ul{' class=defs' if args[0] and isinstance(args[0][0], tuple) else ''}>{''.join(items)}</ul>")
         elif kind == "table":
             out.append(_html_table(*args))

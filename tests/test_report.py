@@ -78,9 +78,10 @@ def write_variant(out: Path, alpha: float, float_top1: float, scale: float, mult
                           "full_int8_sqnr_db": 28.2, "bytes": 370184, "full_int8_bytes": 316272}}
     (folder / "validation.json").write_text(json.dumps(validation, allow_nan=True))
     for target, (machine, threads, speed) in (benchmarks or {}).items():
-        results = [{"model": a["file"], "bytes": a["bytes"], "runtime": "onnxruntime" if a["format"] == "onnx" else "litert-compiled",
-                    "runtime_version": "1.32.0" if a["format"] == "onnx" else "2.3.0", "threads": threads,
-                    "delegate": None if a["format"] == "onnx" else "XNNPACK", "input_dtype": "float32", "runs": 200,
+        onnx = {"runtime": "onnxruntime", "runtime_version": "1.32.0", "delegate": None}
+        litert = {"runtime": "litert-compiled", "runtime_version": "2.3.0", "delegate": "XNNPACK"}
+        results = [{"model": a["file"], "bytes": a["bytes"], **(onnx if a["format"] == "onnx" else litert),
+                    "threads": threads, "input_dtype": "float32", "runs": 200,
                     "latency_ms": {"p50": round(speed * a["bytes"] / 1e6 * (0.6 if a["precision"] == "int8" else 1.0), 4),
                                    "p90": 1.0, "p99": 1.1, "mean": 0.9, "std": 0.05, "min": 0.5, "max": 1.2},
                     "thermal": {"throttled": target.startswith("ssh") and a["format"] == "onnx"}} for a in artifacts]
@@ -185,12 +186,16 @@ def test_markdown_explains_each_metric(report):
     _, result = report
     md = result.markdown.read_text()
     for name, text in METRICS:
-        assert f"- **{name}**: {text}" in md
+        assert f"- **{name}**: {text}" in md or name == "gate"
+    assert "- **gate**: the validation rule for the artifact's precision (fp32: agreement ≥ 99.9 %; fp16: agreement " \
+           "≥ 99.5 %; dynamic range: drop ≤ 1 pts; int8: drop ≤ 1 pts)" in md
     assert "KL(float ‖ artifact)" in md and "> 20 dB" in md and "top-1 equals the float model's" in md
     table = [line for line in md.splitlines() if line.startswith("| TFLite int8 per-tensor")]
     assert len(table) == 2 and "info: pass" in table[0]
     header = next(line for line in md.splitlines() if line.startswith("| artifact"))
     assert f"p50 ms {LOCAL}" in header and f"p50 ms {PI}" in header
+    throttled = [line for line in md.splitlines() if line.startswith("| ONNX fp32")][0]
+    assert throttled.endswith("* |") and "∞" in throttled  # throttled on the Pi; SQNR of identical outputs
     assert "Keeping the 3 worst layers in float" in md and "size 0.370 MB vs 0.316 MB (+17 %)" in md
     assert "| fashion-mnist | 0.25 | 64 px | 90.10 | 10.00 | 10.53 | 90.10 | 23.32 | 10.37 |" in md
     assert "![" in md and "(plots/accuracy_vs_mult_adds.png)" in md
