@@ -37,7 +37,7 @@ VALID   = $(if $(LIMIT),--limit $(LIMIT)) $(if $(EVAL),--eval $(EVAL))
         bench-remote pi-emulator android test test-fast clean
 
 help:  ## list targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ demo: setup  ## main job: the offline reference task end to end (every format, v
 all: setup  ## every format for one variant (+ the per-tensor int8 .tflite, to compare)
 	$(EXPORT) --formats all --per-tensor
 
-fp32 fp16 dynamic int8 onnx onnx-int8: setup  ## one format for one variant
+fp32 fp16 dynamic int8 onnx onnx-int8: setup  ## one format for one variant (make int8 ALPHA=0.75 ...)
 	$(EXPORT) --formats $@
 
 cost: setup  ## the paper's cost table (Table 1/2) for ALPHA and RES
@@ -67,7 +67,8 @@ report: setup  ## OUT/report.md, report.html, summary.json over every variant un
 	$(CLI) report --out $(OUT)
 
 train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
-	$(CLI) train --alpha $(ALPHA) --res $(or $(RES),64) --task $(if $(filter imagenet,$(TASK)),fashion-mnist,$(TASK)) --epochs $(EPOCHS)
+	$(CLI) train --alpha $(ALPHA) --res $(or $(RES),64) --task $(if $(filter imagenet,$(TASK)),fashion-mnist,$(TASK)) \
+	  --epochs $(EPOCHS) --out $(OUT) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
 
 bench: setup  ## latency of every artifact of the variant on this machine
 	$(CLI) bench $(VARIANT) $(if $(THREADS),--threads $(THREADS)) $(if $(PROFILE),--profile $(PROFILE))
@@ -83,7 +84,8 @@ bench-remote: setup  ## latency on a device over ssh: HOST=user@host [PORT=22] [
 pi-emulator: setup  ## build (cached) and start the emulated Raspberry Pi behind sshd on 127.0.0.1
 	bash targets/pi_emulator/pi-emulator.sh start
 
-android: setup  ## android/ folder with metadata-carrying .tflite files and a Kotlin snippet
+android: setup  ## android/ folder: the variant's .tflite files with metadata + labels, README with Kotlin
+	$(EXPORT) --formats fp32,fp16,dynamic,int8
 	$(CLI) android $(VARIANT)
 
 test: setup  ## the test suite (slow tests included)

@@ -27,9 +27,19 @@ class CalibrationSet:
     skipped: int
     seed: int
 
+    value_range: tuple[float, float] = (-1.0, 1.0)  # the preprocessing contract's output range
+
     def batches(self):
-        """Yield one-image batches, the form TFLiteConverter.representative_dataset expects."""
-        for sample in self.samples:
+        """Yield one-image batches, the form TFLiteConverter.representative_dataset expects.
+
+        The first image gets one black and one white corner pixel: that pins the model input's int8 range
+        to the contract's full range, so a uint8 input takes raw pixels exactly (as Android feeds them)
+        even when the calibration images are dark, low-contrast or few.
+        """
+        for i, sample in enumerate(self.samples):
+            if i == 0:
+                sample = sample.copy()
+                sample[0, 0, :], sample[-1, -1, :] = self.value_range
             yield [sample[None]]
 
     def to_dict(self) -> dict:
@@ -54,4 +64,5 @@ def calibration_set(task: Task, resolution: int, num_samples: int = 200, seed: i
         )
     else:
         images = task.labeled_images("train", resolution, limit=num_samples, seed=seed, progress=progress)
-    return CalibrationSet(pre.normalize(images.pixels), images.source, images.digest, images.skipped, seed)
+    low, high = pre.to_dict()["output_range"]
+    return CalibrationSet(pre.normalize(images.pixels), images.source, images.digest, images.skipped, seed, (low, high))

@@ -152,16 +152,20 @@ def read_images(files: list[Path], pre: Preprocessing, labels: np.ndarray | None
 def imagenet_folder(folder: str | Path, pre: Preprocessing, synsets: tuple[str, ...], limit: int | None,
                     seed: int, progress: bool = True) -> LabeledImages:
     """An ImageNet-val style folder: one sub-folder per synset (n01440764/...)."""
+    """An ImageNet-val style folder: one sub-folder per synset (n01440764/...) gives labels.
+
+    Any other layout is read as unlabelled images: validation then reports agreement metrics only.
+    """
     files = find_images(folder)
     position = {s: i for i, s in enumerate(synsets)}
-    labels = []
-    for f in files:
-        synset = f.relative_to(folder).parts[0]
-        if synset not in position:
-            raise PipelineError(f"expected sub-folders named by ImageNet synset (e.g. n01440764), received {synset!r} in {folder}")
-        labels.append(position[synset])
+    parents = [f.relative_to(folder).parts for f in files]
+    labelled = all(len(p) > 1 and p[0] in position for p in parents)
+    if not labelled:
+        log.warning("%s is not one sub-folder per ImageNet synset: validating without labels", folder)
+    labels = np.asarray([position[p[0]] for p in parents]) if labelled else None
     index = _sample(len(files), limit, seed)
-    return read_images([files[i] for i in index], pre, np.asarray(labels)[index], source=str(folder), progress=progress)
+    return read_images([files[i] for i in index], pre, None if labels is None else labels[index],
+                       source=str(folder), progress=progress)
 
 
 def resolve_task(task: str) -> Task:

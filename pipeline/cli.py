@@ -22,12 +22,26 @@ def _variant(args) -> Variant:
 
     task = resolve_task(args.task)
     weights = args.weights or task.default_weights
-    return Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task, weights=weights)
+    resolution = resolution_from(args.res, args.rho)
+    if weights == "reference" and args.res in (None, "") and args.rho in (None, ""):
+        resolution = _reference_resolution(task, args.alpha) or resolution
+    return Variant(alpha=args.alpha, resolution=resolution, task=args.task, weights=weights)
+
+
+def _reference_resolution(task, alpha) -> int | None:
+    """The reference checkpoints' training resolution is the task's default input side."""
+    from pipeline import build
+
+    try:
+        return build.checkpoint_info(build.reference_checkpoint(task.kind, float(alpha))).get("resolution")
+    except (PipelineError, ValueError):
+        return None  # Variant() reports the bad alpha / missing checkpoint with its own message
 
 
 def _add_variant_args(p: argparse.ArgumentParser, task_default: str = "imagenet") -> None:
     p.add_argument("--alpha", default="1.0", help="width multiplier in (0, 1] (default 1.0)")
-    p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224)")
+    p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224; the reference "
+                   "checkpoint's training size, 64, for TASK=fashion-mnist)")
     p.add_argument("--rho", default=None, help="resolution multiplier in (0, 1]: RES = round(224 * rho)")
     p.add_argument("--task", default=task_default, help="imagenet | fashion-mnist | folder of class sub-folders")
     p.add_argument("--weights", default=None, help="imagenet | random | reference | path (default: the task's)")
@@ -129,8 +143,10 @@ def cmd_train(args) -> int:
     variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task, weights="random")
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                       limit=args.limit, init=args.init)
-    result = train(variant, task, cfg, args.checkpoints or Path("pipeline/checkpoints") / task.slug)
+    # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.
+    result = train(variant, task, cfg, args.checkpoints or args.out / "checkpoints" / task.slug)
     print(f"checkpoint: {result.checkpoint} — float top-1 {100 * result.test_top1:.2f} % on the test split ({result.seconds:.0f} s)")
+    print(f"use it: make all ALPHA={variant.alpha} RES={variant.resolution} TASK={args.task} WEIGHTS={result.checkpoint}")
     return 0
 
 
@@ -250,7 +266,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
     p.add_argument("--init", default="random", choices=["random", "imagenet"], help="from scratch or fine-tune")
-    p.add_argument("--checkpoints", type=Path, default=None, help="where to write the checkpoint")
+    p.add_argument("--checkpoints", type=Path, default=None,
+                   help="folder for the checkpoint (default OUT/checkpoints/<task>)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("report", help="write OUT/report.md, report.html, summary.json over every variant")

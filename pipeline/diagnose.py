@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import logging
 import math
 import re
@@ -50,10 +51,7 @@ def _converter(model, calib: CalibrationSet, quant: QuantConfig, allow_float: bo
 
 
 def _limited(calib: CalibrationSet):
-    def batches():
-        for sample in calib.samples[:DEBUG_SAMPLES]:
-            yield [sample[None]]
-    return batches
+    return lambda: itertools.islice(calib.batches(), DEBUG_SAMPLES)
 
 
 def diagnose_int8(model, calib: CalibrationSet, quant: QuantConfig = QuantConfig(), top: int = 10) -> Diagnosis:

@@ -1,0 +1,84 @@
+"""The command line as a user meets it: one-line errors, exit codes, the ImageNet-style EVAL folder."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import error_line, run_cli
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--alpha", "1.5"], "expected alpha in (0, 1], received alpha='1.5'"),
+    (["--alpha", "zero"], "expected alpha in (0, 1], received alpha='zero'"),
+    (["--res", "31"], "expected resolution >= 32"),
+    (["--res", "big"], "expected RES to be an integer"),
+    (["--rho", "1.2"], "expected RHO in (0, 1], received RHO='1.2'"),
+    (["--alpha", "0.6", "--weights", "imagenet", "--task", "imagenet"], "for ImageNet weights, received alpha=0.6"),
+    (["--task", "/no/such/folder"], "expected TASK to be 'imagenet', 'fashion-mnist' or a folder"),
+    (["--weights", "/no/such.weights.h5", "--task", "fashion-mnist"], "expected WEIGHTS to be imagenet, random"),
+    (["--formats", "fp64", "--task", "fashion-mnist"], "expected formats among"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    proc = run_cli("export", "--out", tmp_path, *args)
+    assert proc.returncode == 2
+    assert expected in error_line(proc)
+    assert not list(tmp_path.rglob("*.tflite"))
+
+
+def test_cost_prints_the_paper_figures():
+    proc = run_cli("cost")
+    assert proc.returncode == 0, proc.stderr
+    assert "Mult-Adds: 568.7 M" in proc.stdout and "Parameters: 4.21 M" in proc.stdout
+    assert "94.86%" in proc.stdout  # Conv 1x1 share, paper Table 2
+
+
+def test_cost_rejects_bad_alpha():
+    proc = run_cli("cost", "--alpha", "2")
+    assert proc.returncode == 2 and "expected alpha in (0, 1]" in error_line(proc)
+
+
+@pytest.fixture(scope="module")
+def imagenet_export(tmp_path_factory):
+    """TASK=imagenet offline: random weights, 1000 classes, calibrated on a user folder."""
+    root = tmp_path_factory.mktemp("imagenet")
+    rng = np.random.default_rng(0)
+    for synset in ("n01440764", "n01443537"):  # tench, goldfish
+        (root / "val" / synset).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(root / "val" / synset / f"{i}.png")
+    (root / "photos").mkdir()
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)).save(root / "photos" / f"{i}.jpg")
+    out = root / "out"
+    proc = run_cli("export", "--alpha", "0.25", "--res", "32", "--task", "imagenet", "--weights", "random",
+                   "--calib", root / "photos", "--out", out, "--formats", "fp32,int8", "--n", "4")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return root, out
+
+
+def test_imagenet_eval_folder_gives_labels(imagenet_export):
+    root, out = imagenet_export
+    proc = run_cli("validate", "--alpha", "0.25", "--res", "32", "--task", "imagenet", "--out", out,
+                   "--eval", root / "val")
+    data = json.loads((out / "imagenet" / "mobilenet_0.25_32" / "validation.json").read_text())
+    assert data["labelled"] and data["images"] == 6
+    assert "top1" in data["artifacts"][0]["metrics"]
+    assert proc.returncode in (0, 1)  # random weights: the gate may go either way; the figures must be there
+    labels = (out / "imagenet" / "mobilenet_0.25_32" / "labels.txt").read_text().splitlines()
+    assert labels[:2] == ["tench", "goldfish"] and len(labels) == 1000
+
+
+def test_unlabelled_eval_folder_reports_agreement_only(imagenet_export):
+    root, out = imagenet_export
+    run_cli("validate", "--alpha", "0.25", "--res", "32", "--task", "imagenet", "--out", out, "--eval", root / "photos")
+    data = json.loads((out / "imagenet" / "mobilenet_0.25_32" / "validation.json").read_text())
+    assert not data["labelled"] and data["float"] == {}
+    metrics = data["artifacts"][0]["metrics"]
+    assert "top1" not in metrics and "top1_agreement" in metrics and "sqnr_db" in metrics
+
+
+def test_imagenet_without_calib_says_what_is_needed(tmp_path):
+    proc = run_cli("export", "--alpha", "0.25", "--res", "32", "--task", "imagenet", "--weights", "random",
+                   "--out", tmp_path, "--formats", "int8")
+    assert proc.returncode == 2 and "expected CALIB=<folder of images> for TASK=imagenet" in error_line(proc)
