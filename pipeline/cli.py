@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
@@ -307,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.verbose:  # the converters' own progress chatter says nothing a user acts on
+        for name in ("tensorflow", "tf2onnx", "onnxruntime", "absl", "h5py"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|keras|tf2onnx)")
     try:
         return args.func(args)
     except PipelineError as exc:
