@@ -1,0 +1,43 @@
+"""The train stage on a user's folder of class sub-folders, and BatchNorm re-estimation."""
+import json
+
+import numpy as np
+from PIL import Image
+
+from calibration.tasks import resolve_task
+from pipeline.config import Variant
+from pipeline.train import TrainConfig, reestimate_batchnorm, train
+
+
+def _folder_task(root, per_class=60):
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("bright", 215)):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(rng.normal(level, 25, (24, 24, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return resolve_task(str(root))
+
+
+def test_train_on_a_folder_of_class_subfolders(tmp_path):
+    task = _folder_task(tmp_path / "classes")
+    assert task.class_names == ("bright", "dark")
+    result = train(Variant(0.25, 32, str(tmp_path / "classes"), "random"), task,
+                   TrainConfig(epochs=15, batch_size=16, bn_batches=4, resolution_sweep=False), tmp_path / "ckpt")
+    record = json.loads(result.record.read_text())
+    assert result.checkpoint.is_file() and record["classes"] == ["bright", "dark"]
+    assert record["test_images"] > 0 and record["train_images"] > record["test_images"]  # disjoint 80/20 split
+    assert result.test_top1 >= 0.75, "a trivially separable task must be learned well above chance (0.5)"
+    assert record["config"]["seed"] == 0 and record["preprocessing"]["crop_fraction"] == 0.875
+
+
+def test_batchnorm_reestimation_replaces_initial_statistics():
+    from pipeline.build import mobilenet
+
+    model = mobilenet(0.25, 32, 4)
+    bn = model.get_layer("conv1_bn")
+    assert np.allclose(bn.moving_variance.numpy(), 1.0)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 8, 32, 32, 3)).astype(np.float32)
+    reestimate_batchnorm(model, iter(x))
+    assert not np.allclose(bn.moving_variance.numpy(), 1.0)
+    assert bn.momentum == 0.99  # restored afterwards
