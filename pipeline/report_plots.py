@@ -158,7 +158,7 @@ def accuracy_vs_latency(summary: dict) -> Figure | None:
     for row in axes:
         row[0].set_ylabel("top-1 accuracy (%)")
     _kind_legend(fig, records, failing=any(_fails(r) for r in records))
-    fig.suptitle("Accuracy vs. latency, one panel per benchmark target (left is faster)", fontsize=13)
+    fig.suptitle("Accuracy vs. latency (left is faster)", fontsize=13)
     return fig
 
 
