@@ -6,7 +6,6 @@ module, skippable through the config, and numbered here as in the docstring.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path

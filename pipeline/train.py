@@ -6,7 +6,6 @@ with a JSON record of how they were made and their float top-1 on the held-out t
 from __future__ import annotations
 
 import logging
-import math
 import platform
 import time
 from dataclasses import asdict, dataclass

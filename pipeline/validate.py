@@ -9,7 +9,6 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from calibration.tasks import LabeledImages, Task, imagenet_folder
