@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 CLI     = $(VENV)/bin/mobilenet-edge
 
+ARCH    ?= v1
 ALPHA   ?= 1.0
 RES     ?=
 RHO     ?=
@@ -26,14 +27,21 @@ PORT    ?= 22
 PROFILE ?=
 EPOCHS  ?= 8
 ALPHAS  ?= 0.25 0.5 0.75 1.0
+# make sweep: the grid (ALPHAS above is shared with demo; RESOLUTIONS empty = the task's grid) and how it runs
+ARCHS       ?= v1
+RESOLUTIONS ?=
+FORMATS     ?= fp32 fp16 int8 onnx
+EXECUTOR    ?= process
+WORKERS     ?=
+RAY_ADDRESS ?=
 
-VARIANT = --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO)) --task $(TASK) \
+VARIANT = --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO)) --task $(TASK) \
           $(if $(WEIGHTS),--weights $(WEIGHTS)) --out $(OUT)
 EXPORT  = $(CLI) export $(VARIANT) $(if $(CALIB),--calib $(CALIB)) --n $(N) --int8-io $(INT8_IO) --opset $(OPSET) \
           $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float $(KEEP_FLOAT))
 VALID   = $(if $(LIMIT),--limit $(LIMIT)) $(if $(EVAL),--eval $(EVAL))
 
-.PHONY: help setup demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check \
+.PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check \
         bench-remote pi-emulator android test test-fast clean
 
 help:  ## list targets
@@ -48,6 +56,19 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv with the pinned dependencies
 
+$(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.lock
+	$(VENV)/bin/pip install --quiet -r requirements-ray.lock
+	touch $@
+
+setup-ray: $(VENV)/.installed-ray  ## the optional Ray extra (EXECUTOR=ray; the test suite's Ray test)
+
+sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
+	$(CLI) sweep --task $(TASK) --archs "$(ARCHS)" --alphas "$(ALPHAS)" $(if $(RESOLUTIONS),--resolutions "$(RESOLUTIONS)") \
+	  --formats "$(FORMATS)" $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(CALIB),--calib $(CALIB)) --n $(N) \
+	  --int8-io $(INT8_IO) --opset $(OPSET) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
+	  --executor $(EXECUTOR) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(THREADS),--bench-threads $(THREADS)) --out $(OUT)
+
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
 	$(CLI) demo --out $(OUT) --alphas "$(ALPHAS)" $(if $(LIMIT),--limit $(LIMIT))
 
@@ -57,8 +78,8 @@ all: setup  ## every format for one variant (+ the per-tensor int8 .tflite, to c
 fp32 fp16 dynamic int8 onnx onnx-int8: setup  ## one format for one variant (make int8 ALPHA=0.75 ...)
 	$(EXPORT) --formats $@
 
-cost: setup  ## the paper's cost table (Table 1/2) for ALPHA and RES
-	$(CLI) cost --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO))
+cost: setup  ## per-layer cost table (Mult-Adds, params; V1: paper Table 1/2) for ARCH, ALPHA and RES
+	$(CLI) cost --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO))
 
 validate: setup  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails
 	$(CLI) validate $(VARIANT) $(VALID)
@@ -67,7 +88,8 @@ report: setup  ## OUT/report.md, report.html, summary.json over every variant un
 	$(CLI) report --out $(OUT)
 
 train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
-	$(CLI) train --alpha $(ALPHA) --res $(or $(RES),64) --task $(if $(filter imagenet,$(TASK)),fashion-mnist,$(TASK)) \
+	$(CLI) train --arch $(ARCH) --alpha $(ALPHA) --res $(or $(RES),64) \
+	  $(if $(TRAIN_RESOLUTIONS),--resolutions "$(TRAIN_RESOLUTIONS)") $(if $(INIT),--init $(INIT)) --task $(if $(filter imagenet,$(TASK)),fashion-mnist,$(TASK)) \
 	  --epochs $(EPOCHS) --out $(OUT) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
 
 bench: setup  ## latency of every artifact of the variant on this machine
@@ -88,7 +110,12 @@ android: setup  ## android/ folder: the variant's .tflite files with metadata + 
 	$(EXPORT) --formats fp32,fp16,dynamic,int8
 	$(CLI) android $(VARIANT)
 
-test: setup  ## the test suite (slow tests included)
+.PHONY: predict
+predict: setup  ## top-5 labels of IMAGE="a.jpg dir/ ..." with ARTIFACT (default: the variant's int8 .tflite)
+	$(CLI) predict $(IMAGE) $(if $(ARTIFACT),--artifact $(ARTIFACT)) $(if $(TOP),--top $(TOP)) \
+	  $(if $(filter-out 0,$(JSON)),--json) $(VARIANT)
+
+test: setup setup-ray  ## the test suite (slow tests included)
 	$(VENV)/bin/python -m pytest -q
 
 test-fast: setup  ## the test suite without slow tests

@@ -17,7 +17,8 @@ RESIZE_METHODS = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest
 class Preprocessing:
     """Resize + central crop, then (pixel - mean) / std per RGB channel.
 
-    MobileNet V1 expects [-1, 1]: mean = std = 127.5.
+    MobileNet V1 and V2 expect [-1, 1]: mean = std = 127.5; Keras's V3 models rescale inside and take
+    0..255 pixels: mean 0, std 1 (pipeline/archs.py holds the values).
     """
 
     resolution: int
@@ -36,6 +37,15 @@ class Preprocessing:
             float((255 - self.mean[0]) / self.std[0]),
         ]
         return d
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Preprocessing":
+        """The contract as recorded in a manifest (`to_dict`'s output; derived keys are ignored)."""
+        fields = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+        for key in ("mean", "std"):
+            if key in fields:
+                fields[key] = tuple(float(v) for v in fields[key])
+        return cls(**fields)
 
     def crop_and_resize(self, image: Image.Image) -> np.ndarray:
         """RGB PIL image -> uint8 array (resolution, resolution, 3)."""

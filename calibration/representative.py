@@ -48,9 +48,9 @@ class CalibrationSet:
 
 
 def calibration_set(task: Task, resolution: int, num_samples: int = 200, seed: int = 0,
-                    calib_dir: str | None = None, progress: bool = True) -> CalibrationSet:
+                    calib_dir: str | None = None, progress: bool = True, arch: str = "v1") -> CalibrationSet:
     """`num_samples` images, chosen with `seed`, cropped, resized and normalised per the task's contract."""
-    pre = task.preprocessing(resolution)
+    pre = task.preprocessing(resolution, arch)
     if calib_dir:
         files = find_images(calib_dir)
         rng = np.random.default_rng(seed)

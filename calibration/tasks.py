@@ -78,11 +78,15 @@ class Task:
     def default_weights(self) -> str:
         return {"fashion-mnist": "reference", "imagenet": "imagenet"}.get(self.kind, "random")
 
-    def preprocessing(self, resolution: int) -> Preprocessing:
+    def preprocessing(self, resolution: int, arch: str = "v1") -> Preprocessing:
+        """The contract for this task at `resolution`; the normalisation is the architecture's (V3: 0..255)."""
+        from pipeline.archs import get_arch
+
         # Fashion-MNIST garments fill their 28 px frame and the reference weights were trained without a
         # crop; photos (ImageNet, user folders) get the usual 87.5 % central crop.
         crop = 1.0 if self.kind == "fashion-mnist" else 0.875
-        return Preprocessing(resolution=resolution, crop_fraction=crop)
+        a = get_arch(arch)
+        return Preprocessing(resolution=resolution, crop_fraction=crop, mean=(a.mean,) * 3, std=(a.std,) * 3)
 
     def labeled_images(self, split: str, resolution: int, limit: int | None = None, seed: int = 0,
                        progress: bool = True) -> LabeledImages:

@@ -1,7 +1,11 @@
-"""Stage 1 — build: a Keras MobileNet V1 at width multiplier alpha and input side RES.
+"""Stage 1 — build: a Keras MobileNet (V1, V2, V3-Small, V3-Large) at width multiplier alpha and input side RES.
 
 The paper's resolution multiplier rho sets the *input size* (RES = 224 * rho). Keras's
 `depth_multiplier` is a different knob (channels per depthwise filter) and stays 1.
+
+Reference checkpoints trained at several input sides carry BatchNorm statistics per side
+(`<name>.bn.npz`): the convolution weights are shared, but activation statistics of a 32 px and a 96 px
+input differ, so the model built for one side gets the statistics measured at that side.
 """
 from __future__ import annotations
 
@@ -10,28 +14,46 @@ import logging
 import socket
 from pathlib import Path
 
+import numpy as np
+
+from pipeline.archs import get_arch
 from pipeline.config import Variant
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
-IMAGENET_ALPHAS = (0.25, 0.5, 0.75, 1.0)
-IMAGENET_RESOLUTIONS = (128, 160, 192, 224)
 CHECKPOINTS = Path(__file__).with_name("checkpoints")
 DOWNLOAD_TIMEOUT_S = 20
 
 
-def reference_checkpoint(task_kind: str, alpha: float) -> Path:
-    """The committed checkpoint trained by `pipeline.train` for this task and alpha."""
+def reference_checkpoint(task_kind: str, alpha: float, arch: str = "v1") -> Path:
+    """The committed checkpoint trained by `pipeline.train` for this task, architecture and alpha."""
     folder = CHECKPOINTS / task_kind
-    found = sorted(folder.glob(f"mobilenet_{alpha:.2f}_*.weights.h5")) if folder.is_dir() else []
+    prefix = get_arch(arch).prefix
+    found = sorted(folder.glob(f"{prefix}_{alpha:.2f}_*.weights.h5")) if folder.is_dir() else []
     if not found:
-        have = sorted({p.name.split("_")[1] for p in folder.glob("*.weights.h5")}) if folder.is_dir() else []
+        have = sorted(f"{r['arch']} {r['alpha']:.2f}" for r in reference_records(task_kind))
         raise PipelineError(
-            f"expected a reference checkpoint for task {task_kind} at alpha in {{{', '.join(have) or 'none'}}}, "
-            f"received alpha={alpha}; train one with `make train ALPHA={alpha}` or pass WEIGHTS=random|<file>"
+            f"expected a reference checkpoint for task {task_kind} (have: {', '.join(have) or 'none'}), "
+            f"received ARCH={arch} alpha={alpha}; train one with `make train ARCH={arch} ALPHA={alpha}` "
+            "or pass WEIGHTS=random|<file>"
         )
     return found[0]
+
+
+def reference_records(task_kind: str) -> list[dict]:
+    """The training records of every committed checkpoint of a task, each with its "checkpoint" path."""
+    folder = CHECKPOINTS / task_kind
+    records = []
+    for path in sorted(folder.glob("*.weights.h5")) if folder.is_dir() else []:
+        record = checkpoint_info(path)
+        records.append({"arch": "v1", **record, "checkpoint": path})
+    return records
+
+
+def trained_resolutions(record: dict) -> list[int]:
+    """The input sides a checkpoint was trained at (older records name one)."""
+    return list(record.get("resolutions") or [record["resolution"]]) if record else []
 
 
 def checkpoint_info(checkpoint: Path) -> dict:
@@ -40,30 +62,34 @@ def checkpoint_info(checkpoint: Path) -> dict:
     return json.loads(meta.read_text()) if meta.is_file() else {}
 
 
-def mobilenet(alpha: float, resolution: int, classes: int, weights=None):
-    """The plain Keras application; weights None or 'imagenet'."""
+def batchnorm_file(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name.replace(".weights.h5", ".bn.npz"))
+
+
+def mobilenet(alpha: float, resolution: int, classes: int, weights=None, arch: str = "v1"):
+    """The plain Keras application of `arch`; weights None or 'imagenet'."""
     import keras
 
     # Tensor names are numbered per process; a fresh session keeps converted files byte-identical across runs.
     keras.utils.clear_session()
-    return keras.applications.MobileNet(
-        input_shape=(resolution, resolution, 3), alpha=alpha, depth_multiplier=1,
-        include_top=True, weights=weights, classes=classes, classifier_activation="softmax",
-    )
+    return get_arch(arch).keras_model(alpha, resolution, classes, weights=weights)
 
 
 def _imagenet_model(variant: Variant, classes: int):
+    arch = get_arch(variant.arch)
     if classes != 1000:
         raise PipelineError(f"expected a 1000-class task for WEIGHTS=imagenet, received {classes} classes")
-    if variant.alpha not in IMAGENET_ALPHAS or variant.resolution not in IMAGENET_RESOLUTIONS:
+    sizes = arch.imagenet_resolutions
+    if variant.alpha not in arch.imagenet_alphas or (sizes and variant.resolution not in sizes):
         raise PipelineError(
-            f"expected alpha in {IMAGENET_ALPHAS} and RES in {IMAGENET_RESOLUTIONS} for ImageNet weights, "
-            f"received alpha={variant.alpha}, RES={variant.resolution}; use WEIGHTS=random or a weights file"
+            f"expected alpha in {arch.imagenet_alphas}{f' and RES in {sizes}' if sizes else ''} for {arch.title} "
+            f"ImageNet weights, received alpha={variant.alpha}, RES={variant.resolution}; "
+            "use WEIGHTS=random or a weights file"
         )
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # offline machines must fail fast, not hang
     try:
-        return mobilenet(variant.alpha, variant.resolution, classes, weights="imagenet")
+        return mobilenet(variant.alpha, variant.resolution, classes, weights="imagenet", arch=variant.arch)
     except Exception as exc:  # urllib, HTTP and OS errors all mean "not obtainable here"
         raise PipelineError(
             f"expected ImageNet weights for {variant.name} (download or ~/.keras cache), received "
@@ -91,7 +117,7 @@ def load_weights_file(model, path: Path, variant: Variant) -> None:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise PipelineError(
-            f"expected weights of MobileNet V1 alpha={variant.alpha} with {model.output_shape[-1]} classes, "
+            f"expected weights of {get_arch(variant.arch).title} alpha={variant.alpha} with {model.output_shape[-1]} classes, "
             f"received {path.name} that does not fit ({first})"
         ) from None
 
@@ -103,17 +129,37 @@ def build_model(variant: Variant, classes: int):
     """
     if variant.weights == "imagenet":
         return _imagenet_model(variant, classes)
-    model = mobilenet(variant.alpha, variant.resolution, classes, weights=None)
+    model = mobilenet(variant.alpha, variant.resolution, classes, weights=None, arch=variant.arch)
     if variant.weights == "random":
         return model
-    path = reference_checkpoint(variant.task, variant.alpha) if variant.weights == "reference" else Path(variant.weights)
+    path = weights_path(variant)
     load_weights_file(model, path, variant)
+    load_batchnorm_statistics(model, path, variant.resolution)
     return model
+
+
+def batchnorm_layers(model) -> list:
+    return [layer for layer in model.layers if layer.__class__.__name__ == "BatchNormalization"]
+
+
+def load_batchnorm_statistics(model, checkpoint: Path, resolution: int) -> bool:
+    """Set the moving mean/variance measured at `resolution`, if the checkpoint carries them (see module doc)."""
+    path = batchnorm_file(checkpoint)
+    if not path.is_file():
+        return False
+    with np.load(path) as stats:
+        if f"{resolution}/0/mean" not in stats:
+            return False
+        for i, layer in enumerate(batchnorm_layers(model)):
+            layer.moving_mean.assign(stats[f"{resolution}/{i}/mean"])
+            layer.moving_variance.assign(stats[f"{resolution}/{i}/variance"])
+    log.info("BatchNorm statistics of %s measured at %d px", checkpoint.name, resolution)
+    return True
 
 
 def weights_path(variant: Variant) -> Path | None:
     if variant.weights == "reference":
-        return reference_checkpoint(variant.task, variant.alpha)
+        return reference_checkpoint(variant.task, variant.alpha, variant.arch)
     if variant.weights in ("imagenet", "random"):
         return None
     return Path(variant.weights)

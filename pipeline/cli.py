@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -25,22 +26,23 @@ def _variant(args) -> Variant:
     weights = args.weights or task.default_weights
     resolution = resolution_from(args.res, args.rho)
     if weights == "reference" and args.res in (None, "") and args.rho in (None, ""):
-        resolution = _reference_resolution(task, args.alpha) or resolution
-    return Variant(alpha=args.alpha, resolution=resolution, task=args.task, weights=weights)
+        resolution = _reference_resolution(task, args.alpha, args.arch) or resolution
+    return Variant(alpha=args.alpha, resolution=resolution, task=args.task, weights=weights, arch=args.arch)
 
 
-def _reference_resolution(task, alpha) -> int | None:
+def _reference_resolution(task, alpha, arch) -> int | None:
     """The reference checkpoints' training resolution is the task's default input side."""
     from pipeline import build
 
     try:
-        return build.checkpoint_info(build.reference_checkpoint(task.kind, float(alpha))).get("resolution")
+        return build.checkpoint_info(build.reference_checkpoint(task.kind, float(alpha), arch)).get("resolution")
     except (PipelineError, ValueError):
         return None  # Variant() reports the bad alpha / missing checkpoint with its own message
 
 
 def _add_variant_args(p: argparse.ArgumentParser, task_default: str = "imagenet") -> None:
-    p.add_argument("--alpha", default="1.0", help="width multiplier in (0, 1] (default 1.0)")
+    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
+    p.add_argument("--alpha", default="1.0", help="width multiplier (default 1.0): (0, 1] for v1/v3, (0, 1.4] for v2")
     p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224; the reference "
                    "checkpoint's training size, 64, for TASK=fashion-mnist)")
     p.add_argument("--rho", default=None, help="resolution multiplier in (0, 1]: RES = round(224 * rho)")
@@ -126,9 +128,8 @@ def cmd_validate(args) -> int:
 def cmd_cost(args) -> int:
     from pipeline import cost
 
-    res = resolution_from(args.res, args.rho)
-    Variant(alpha=args.alpha, resolution=res, task="imagenet", weights="random")  # validates alpha and RES
-    report = cost.cost_table(float(args.alpha), res, args.classes)
+    # cost_table validates ARCH, the arch's alpha range and RES itself (one-line PipelineError)
+    report = cost.cost_table(args.alpha, resolution_from(args.res, args.rho), args.classes, arch=args.arch)
     print(cost.format_table(report))
     if args.json:
         cost.write_cost(report, args.json)
@@ -141,14 +142,24 @@ def cmd_train(args) -> int:
     from pipeline.train import TrainConfig, train
 
     task = resolve_task(args.task)
-    variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task, weights="random")
+    variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task,
+                      weights="random", arch=args.arch)
+    sides = tuple(_integers(args.resolutions, "RESOLUTIONS")) if args.resolutions else ()
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
-                      limit=args.limit, init=args.init)
+                      limit=args.limit, init=args.init, resolutions=sides)
     # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.
     result = train(variant, task, cfg, args.checkpoints or args.out / "checkpoints" / task.slug)
     print(f"checkpoint: {result.checkpoint} — float top-1 {100 * result.test_top1:.2f} % on the test split ({result.seconds:.0f} s)")
-    print(f"use it: make all ALPHA={variant.alpha} RES={variant.resolution} TASK={args.task} WEIGHTS={result.checkpoint}")
+    print(f"use it: make all ARCH={variant.arch} ALPHA={variant.alpha} RES={variant.resolution} TASK={args.task} "
+          f"WEIGHTS={result.checkpoint}")
     return 0
+
+
+def _integers(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise PipelineError(f"expected {what} to be whole numbers separated by spaces, received {text!r}") from None
 
 
 def cmd_report(args) -> int:
@@ -205,6 +216,33 @@ def cmd_android(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    """Top-k labels per image; without --artifact, the variant's int8 .tflite (the file an app ships)."""
+    from pipeline.predict import default_artifact, predict
+
+    if args.artifact is None:
+        from calibration.tasks import resolve_task
+        from pipeline.recipe import variant_dir
+
+        args.artifact = default_artifact(variant_dir(args.out, resolve_task(args.task), _variant(args)))
+    result = predict(args.artifact, args.images, top_k=args.top)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    pre = result.record.preprocessing
+    print(f"{result.artifact}\n  preprocessing from {result.record.source}: {pre.resolution}x{pre.resolution}, "
+          f"central crop {pre.crop_fraction:g}, {pre.resize_method}, (pixel - mean {_nums(pre.mean)}) / std {_nums(pre.std)}")
+    for p in result.predictions:
+        print(f"\n{p.image}\n  {'rank':>4}  {'class':>5}  {'label':<24} {'score':>8}")
+        for rank, (index, label, score) in enumerate(p.top, 1):
+            print(f"  {rank:>4}  {index:>5}  {label:<24} {100 * score:>6.2f} %")
+    return 0
+
+
+def _nums(values) -> str:
+    return f"{values[0]:g}" if len(set(values)) == 1 else "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
 def cmd_demo(args) -> int:
     """The main job: the offline reference task end to end, for every committed checkpoint."""
     from pipeline.demo import run_demo
@@ -215,6 +253,48 @@ def cmd_demo(args) -> int:
     for line in result.summary:
         print(line)
     return 0 if result.passed else 1
+
+
+def cmd_sweep(args) -> int:
+    """Every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS; exit 1 when a variant or a gate failed."""
+    from pipeline.sweep import SweepConfig, parse_values, run_sweep
+
+    def count(text, what):
+        value = parse_values(text, what, int) if text not in (None, "") else (None,)
+        if len(value) != 1 or (value[0] is not None and value[0] < 1):
+            raise PipelineError(f"expected {what} to be one whole number >= 1, received {what}={text!r}")
+        return value[0]
+
+    cfg = SweepConfig(
+        task=args.task, archs=parse_values(args.archs, "ARCHS", str), alphas=parse_values(args.alphas, "ALPHAS"),
+        resolutions=parse_values(args.resolutions, "RESOLUTIONS", int) if args.resolutions else None,
+        formats=parse_values(args.formats, "FORMATS", str), weights=args.weights or None, out=args.out,
+        quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, seed=args.seed, calib_dir=args.calib or None),
+        opset=args.opset, validation=_validation_config(args), bench=not args.no_bench,
+        bench_threads=count(args.bench_threads, "BENCH_THREADS"), bench_runs=count(args.runs, "RUNS"),
+        executor=args.executor, workers=count(args.workers, "WORKERS"), threads=count(args.threads, "THREADS"),
+        ray_address=args.ray_address or None)
+    result = run_sweep(cfg, progress=not args.no_progress)
+    rows = [("variant", "convert", "validate", "benchmark", "result")]
+    for o in result.outcomes:
+        verdict = f"FAILED at {o.failed_step}" if not o.ok else "gate FAILS" if o.gate_failures else \
+            "unchanged" if o.unchanged else "done"
+        rows.append((o.variant.name, *(o.steps[s] for s in ("convert", "validate", "benchmark")), verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    for o in result.failed:
+        print(f"{o.variant.name}: {o.error} (log: {o.log})")
+    for o in result.gates_failed:
+        print(f"{o.variant.name}: gate fails for {', '.join(o.gate_failures)}")
+    n, unchanged = len(result.outcomes), sum(o.unchanged for o in result.outcomes)
+    ran = f"{result.executor}, {result.workers} worker(s) x {result.threads} thread(s)" if result.workers else \
+        "nothing to redo"
+    print(f"{n} variant{'s' * (n != 1)}: {n - unchanged - len(result.failed)} done, {unchanged} unchanged, "
+          f"{len(result.failed)} failed · {ran} · {result.seconds:.1f} s")
+    if result.report:
+        print(f"report: {result.report}{'' if result.report_written else ' (unchanged)'}")
+    return 1 if result.failed or result.gates_failed else 0
 
 
 def _export_flags(p: argparse.ArgumentParser) -> None:
@@ -252,6 +332,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("cost", help="the paper's per-layer cost table (Mult-Adds, parameters)")
+    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
     p.add_argument("--alpha", default="1.0")
     p.add_argument("--res", default=None)
     p.add_argument("--rho", default=None)
@@ -266,7 +347,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
-    p.add_argument("--init", default="random", choices=["random", "imagenet"], help="from scratch or fine-tune")
+    p.add_argument("--init", default="random", help="random (from scratch), imagenet, or a weights file to fine-tune")
+    p.add_argument("--resolutions", default=None,
+                   help="train at several input sides in turn, e.g. '32 48 64 96' (RES must be one of them)")
     p.add_argument("--checkpoints", type=Path, default=None,
                    help="folder for the checkpoint (default OUT/checkpoints/<task>)")
     p.set_defaults(func=cmd_train)
@@ -295,12 +378,49 @@ def parser() -> argparse.ArgumentParser:
     _add_variant_args(p)
     p.set_defaults(func=cmd_android)
 
+    p = sub.add_parser("predict", help="top-k labels of images with any artifact, fed by its own recorded preprocessing")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files and/or folders (searched recursively)")
+    p.add_argument("--artifact", type=Path, default=None,
+                   help=".keras, .tflite or .onnx file (default: the variant's int8 .tflite under OUT)")
+    p.add_argument("--top", type=int, default=5, help="labels per image (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _add_variant_args(p)
+    p.set_defaults(func=cmd_predict)
+
     p = sub.add_parser("demo", help="the offline reference task end to end (Fashion-MNIST checkpoints)")
     p.add_argument("--out", default="artifacts", type=Path)
     p.add_argument("--alphas", default="0.25 0.5 0.75 1.0", help="checkpoints to run (missing ones are skipped)")
     p.add_argument("--limit", type=int, default=None, help="held-out images for validation (default all 10,000)")
     p.add_argument("--no-bench", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sweep", help="every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS: parallel, "
+                                     "incremental, then the report (Pareto plots)")
+    p.add_argument("--task", default="imagenet", help="imagenet | fashion-mnist | folder of class sub-folders")
+    p.add_argument("--archs", default="v1", help="architectures, e.g. 'v1 v2 v3-small' (default v1)")
+    p.add_argument("--alphas", default="0.25 0.5 0.75 1.0", help="width multipliers (default the paper's four)")
+    p.add_argument("--resolutions", default=None, help="input sides (default 128 160 192 224; for fashion-mnist "
+                   "the sides its reference checkpoints were trained at)")
+    p.add_argument("--formats", default="fp32 fp16 int8 onnx", help=f"among {' '.join(FORMATS)}")
+    p.add_argument("--weights", default=None, help="imagenet | random | reference | path (default: the task's)")
+    p.add_argument("--out", default="artifacts", type=Path)
+    p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
+    p.add_argument("--n", type=int, default=200, help="calibration samples (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--int8-io", default="uint8", choices=["uint8", "int8", "float"], help="full-int8 I/O dtype")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    _add_validation_args(p)
+    p.set_defaults(limit=1000)
+    p.add_argument("--executor", default="process", help="process (this machine) | ray")
+    p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
+                   help="an existing Ray cluster (default $RAY_ADDRESS; none: a local Ray instance)")
+    p.add_argument("--workers", default=None, help="parallel jobs (default: one per core)")
+    p.add_argument("--threads", default=None, help="CPU threads per job (default 1; with --workers: cores/workers)")
+    p.add_argument("--no-bench", action="store_true", help="skip the latency benchmarks")
+    p.add_argument("--bench-threads", default=None, help="runner threads (default: every core)")
+    p.add_argument("--runs", default="100", help="timed runs per artifact (default 100)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
     return ap
 
 

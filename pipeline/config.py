@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.archs import get_arch
 from pipeline.errors import PipelineError
 
 MIN_RESOLUTION = 32
@@ -31,7 +32,7 @@ def resolution_from(res: int | str | None = None, rho: float | str | None = None
 
 @dataclass(frozen=True)
 class Variant:
-    """One MobileNet: width multiplier alpha, input side, the task it classifies and its weights."""
+    """One MobileNet: architecture, width multiplier alpha, input side, the task it classifies and its weights."""
 
     alpha: float = 1.0
     resolution: int = 224
@@ -40,23 +41,15 @@ class Variant:
     arch: str = "v1"
 
     def __post_init__(self):
-        try:
-            alpha = float(self.alpha)
-        except (TypeError, ValueError):
-            raise PipelineError(f"expected alpha in (0, 1], received alpha={self.alpha!r}") from None
-        if not 0 < alpha <= 1:
-            raise PipelineError(f"expected alpha in (0, 1], received alpha={self.alpha!r}")
-        object.__setattr__(self, "alpha", alpha)
+        object.__setattr__(self, "alpha", get_arch(self.arch).check_alpha(self.alpha))
         if not isinstance(self.resolution, int) or self.resolution < MIN_RESOLUTION:
             raise PipelineError(
                 f"expected resolution >= {MIN_RESOLUTION} (MobileNet downsamples 32x), received RES={self.resolution!r}"
             )
-        if self.arch != "v1":
-            raise PipelineError(f"expected ARCH=v1, received ARCH={self.arch!r}")
 
     @property
     def name(self) -> str:
-        return f"mobilenet_{self.alpha:.2f}_{self.resolution}"
+        return get_arch(self.arch).variant_name(self.alpha, self.resolution)
 
     @property
     def rho(self) -> float:

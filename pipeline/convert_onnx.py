@@ -1,9 +1,12 @@
 """Stage 4b — convert to ONNX: fp32 through tf2onnx, int8 (QDQ, per-channel) with onnxruntime's quantizer.
 
 The int8 model is calibrated on the same samples as the TFLite int8 model so that the two are comparable.
+Both files carry the preprocessing contract and the labels in their `metadata_props` (see `metadata_props`),
+so that a file copied away from its manifest can still be fed and read (`mobilenet-edge predict` does).
 """
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -19,12 +22,32 @@ log = logging.getLogger(__name__)
 
 INPUT_NAME = "input"
 MAX_ABS_DIFF = 1e-4  # fp32 ONNX must match Keras this closely or the export fails
+PREPROCESSING_KEY = "preprocessing"  # metadata_props: the manifest's preprocessing record, as JSON
+LABELS_KEY = "labels"  # metadata_props: class names in class-index order, one per line
 
 
 def _specs(values) -> tuple[dict, ...]:
     types = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
     return tuple({"name": v.name, "shape": [s if isinstance(s, int) else -1 for s in v.shape],
                   "dtype": types.get(v.type, v.type), "scale": None, "zero_point": None} for v in values)
+
+
+def metadata_props(preprocessing: dict, class_names) -> dict[str, str]:
+    """The preprocessing contract (the manifest's record) and the labels as ONNX `metadata_props`.
+
+    ONNX has no standard key for either (TFLite has its metadata schema); onnxruntime exposes these as
+    `session.get_modelmeta().custom_metadata_map`.
+    """
+    return {PREPROCESSING_KEY: json.dumps(preprocessing, sort_keys=True), LABELS_KEY: "\n".join(class_names)}
+
+
+def _set_metadata_props(proto, props: dict[str, str] | None) -> None:
+    """Add `props` to the model's metadata_props, replacing same-named keys and keeping the others."""
+    if not props:
+        return
+    import onnx
+
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props}, **props})
 
 
 def session(path: Path, threads: int = 0):
@@ -44,8 +67,37 @@ def keras_reference(model, samples: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict_on_batch(samples), np.float32)
 
 
-def convert_onnx(model, out_path: Path, samples: np.ndarray, opset: int = 17) -> Artifact:
-    """Export fp32 ONNX with a dynamic batch axis, check the graph, compare with Keras on `samples`."""
+def _optimizers():
+    """tf2onnx's default graph optimizers, with its Transpose pass able to cross a scalar Add.
+
+    tf2onnx 1.17's Add handler takes `max(shape)` of the constant after a bias-free Conv; for a scalar
+    (MobileNet V3's hard-sigmoid `x + 3`) that raises, the whole Transpose pass is dropped and the V3 graph
+    keeps ~100 NHWC<->NCHW Transposes (onnx/tensorflow-onnx#1729). A scalar broadcasts exactly like a
+    (1,)-shaped constant, which the handler does take.
+    """
+    from collections import OrderedDict
+
+    from tf2onnx import optimizer
+    from tf2onnx.optimizer.transpose_optimizer import TransposeOptimizer
+
+    class ScalarSafeTransposeOptimizer(TransposeOptimizer):
+        def _add_handler(self, trans, node):
+            if node.inputs[1].is_const():
+                value = node.inputs[1].get_tensor_value(as_list=False)
+                if value.ndim == 0:
+                    node.inputs[1].set_tensor_value(value.reshape(1))
+            return super()._add_handler(trans, node)
+
+    return OrderedDict((name, ScalarSafeTransposeOptimizer if cls is TransposeOptimizer else cls)
+                       for name, cls in optimizer._get_optimizers().items())
+
+
+def convert_onnx(model, out_path: Path, samples: np.ndarray, opset: int = 17,
+                 metadata: dict[str, str] | None = None) -> Artifact:
+    """Export fp32 ONNX with a dynamic batch axis, check the graph, compare with Keras on `samples`.
+
+    `metadata`: string key/values (`metadata_props(...)`) stored in the file's metadata_props.
+    """
     import onnx
     import tensorflow as tf
     import tf2onnx
@@ -54,7 +106,8 @@ def convert_onnx(model, out_path: Path, samples: np.ndarray, opset: int = 17) ->
     log.info("converting %s to ONNX (opset %d)", out_path.stem, opset)
     spec = [tf.TensorSpec([None, side, side, 3], tf.float32, name=INPUT_NAME)]
     try:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset, optimizers=_optimizers())
+        _set_metadata_props(proto, metadata)
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:
         raise PipelineError(f"expected tf2onnx to export a valid ONNX model at opset {opset}, received {type(exc).__name__}: {exc}") from None
@@ -82,8 +135,13 @@ class _Reader:
         return next(self._it, None)
 
 
-def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, per_channel: bool = True) -> Artifact:
-    """Static QDQ int8 (int8 weights per channel, int8 activations) from the fp32 ONNX model."""
+def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, per_channel: bool = True,
+                      metadata: dict[str, str] | None = None) -> Artifact:
+    """Static QDQ int8 (7-bit-range int8 weights per channel, int8 activations) from the fp32 ONNX model.
+
+    `metadata` is (re)written into the int8 file's metadata_props: the fp32 file may predate it.
+    """
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -96,7 +154,15 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
             quant_format=QuantFormat.QDQ, per_channel=per_channel,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            # 7-bit weights: on x86 without VNNI onnxruntime's int8 kernels (VPMADDUBSW) saturate 16-bit sums;
+            # measured on MobileNet 0.25/64: top-1 agreement with float 94.6 % -> 99.0 % on those kernels, the
+            # same 99 % as the simulated graph, and no latency cost (U8U8 reached 99.4 % but ran 25 % slower).
+            reduce_range=True,
         )
+        if metadata:
+            proto = onnx.load(str(tmp))
+            _set_metadata_props(proto, metadata)
+            onnx.save(proto, str(tmp))
         try:
             out = run_session(session(tmp), calib.samples[:1])
         except Exception as exc:
@@ -105,4 +171,4 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
             raise PipelineError("expected finite outputs from the int8 ONNX model, received NaN/inf")
     sess = session(out_path)
     return Artifact(out_path, "onnx", "int8", _specs(sess.get_inputs()), _specs(sess.get_outputs()),
-                    per_channel=per_channel, extra=(("quant_format", "QDQ"),))
+                    per_channel=per_channel, extra=(("quant_format", "QDQ"), ("reduce_range", True)))

@@ -1,5 +1,9 @@
 """Stage 2 — cost: the paper's Table 1 with Mult-Adds and parameters per layer, for any alpha and RES.
 
+`cost_table(alpha, resolution, classes, arch)` is the entry point for the whole family: V1 lives here,
+V2 in pipeline/cost_v2.py (with the inverted residual block and report V3 shares) and V3-Small / V3-Large
+in pipeline/cost_v3.py. `format_table` and `write_cost` take any of their reports.
+
 Pure Python (no TensorFlow): the table is derived from the architecture, so it needs no weights and can
 run anywhere. Channel counts and spatial sizes follow `keras.applications.MobileNet` exactly, so that
 the figures describe the model the pipeline actually builds and converts:
@@ -37,6 +41,10 @@ BN_PARAMS_PER_CHANNEL = 4  # gamma, beta (trainable), moving mean, moving varian
 PAPER_SHARES = {"Conv 1x1": (94.86, 74.59), "Conv DW": (3.06, 1.06),
                 "Conv 3x3": (1.19, 0.02), "Fully Connected": (0.18, 24.33)}
 SHARE_GROUP = {"Conv 1x1": "Conv 1x1", "Conv dw": "Conv DW", "Conv": "Conv 3x3", "FC": "Fully Connected"}
+# Paper Table 6 (width multiplier) and Table 7 (resolution): (alpha, RES) -> (M Mult-Adds, M params[, remark]).
+PAPER_VARIANTS = {(1.0, 224): (569, 4.2), (0.75, 224): (325, 2.6), (0.5, 224): (149, 1.3),
+                  (0.25, 224): (41, 0.5, "0.46 M, printed to 0.1 M"),
+                  (1.0, 192): (418, 4.2), (1.0, 160): (290, 4.2), (1.0, 128): (186, 4.2)}
 
 NOTES = (
     "Mult-Adds count the multiply-accumulates of the conv, depthwise, pointwise and fully connected layers "
@@ -75,6 +83,8 @@ class Layer:
     params: int  # paper convention: weights only (no bias, no BatchNorm)
     keras_params: int  # as Keras counts them (with BatchNorm)
     keras_layer: str | None  # the Keras layer this row describes, where its name is fixed
+    block: int | None = None  # V2/V3: the Keras block id of an inverted residual block's rows
+    activation: str | None = None  # V2/V3: the nonlinearity after the layer ("NL" in the V3 paper's tables)
 
     @property
     def input_size(self) -> str:
@@ -87,7 +97,40 @@ class Layer:
     def to_dict(self) -> dict:
         return {"type": self.type, "stride": self.stride, "filter_shape": self.filter_shape,
                 "input_size": self.input_size, "output_size": self.output_size, "mult_adds": self.mult_adds,
-                "params": self.params, "keras_params": self.keras_params, "keras_layer": self.keras_layer}
+                "params": self.params, "keras_params": self.keras_params, "keras_layer": self.keras_layer,
+                **{k: v for k, v in (("block", self.block), ("activation", self.activation)) if v is not None}}
+
+
+@dataclass(frozen=True)
+class Published:
+    """A figure printed in a paper or a release table, to set the computed totals against."""
+
+    source: str
+    mult_adds: float  # millions
+    params: float  # millions
+    remark: str = ""
+
+    def to_dict(self, mult_adds: int, params: int) -> dict:
+        return {"source": self.source, "mult_adds_m": self.mult_adds, "params_m": self.params,
+                "mult_adds_diff_pct": _diff_pct(mult_adds, self.mult_adds),
+                "params_diff_pct": _diff_pct(params, self.params), "remark": self.remark}
+
+
+def _diff_pct(value: int, published_m: float) -> float:
+    return 100 * (value / 1e6 / published_m - 1)
+
+
+def published_rows(published: tuple[Published, ...], mult_adds: int, params: int, alpha: float,
+                   resolution: int) -> list[str]:
+    """Printed comparison of the totals with the published figures, with the difference in percent."""
+    if not published:
+        return [f"Published figures: none for alpha={alpha} at {resolution} px.", ""]
+    rows = [f"Published figures for alpha={alpha}, {resolution} px (this table vs published):"]
+    for p in published:
+        rows.append(f"  {p.source:<44} Mult-Adds {p.mult_adds:g} M ({_diff_pct(mult_adds, p.mult_adds):+.1f} %), "
+                    f"params {p.params:g} M ({_diff_pct(params, p.params):+.1f} %)"
+                    + (f"  [{p.remark}]" if p.remark else ""))
+    return rows + [""]
 
 
 @dataclass(frozen=True)
@@ -178,24 +221,43 @@ class CostReport:
     shares: tuple[Share, ...]
     standard_conv: StandardConvComparison
     notes: tuple[str, ...] = NOTES
+    arch = "v1"
+
+    @property
+    def published(self) -> tuple[Published, ...]:
+        figures = PAPER_VARIANTS.get((self.alpha, self.resolution))
+        return (Published("MobileNet paper, Table 6/7", *figures),) if figures else ()
 
     def to_dict(self) -> dict:
-        return {"arch": "v1", "alpha": self.alpha, "resolution": self.resolution, "classes": self.classes,
+        return {"arch": self.arch, "alpha": self.alpha, "resolution": self.resolution, "classes": self.classes,
                 "total_mult_adds": self.total_mult_adds, "total_params": self.total_params,
                 "keras_params": self.keras_params, "layers": [layer.to_dict() for layer in self.layers],
                 "shares": {s.group: {"mult_adds_pct": s.mult_adds_pct, "params_pct": s.params_pct,
                                      "paper_mult_adds_pct": s.paper_mult_adds_pct,
                                      "paper_params_pct": s.paper_params_pct} for s in self.shares},
-                "standard_conv": self.standard_conv.to_dict(), "notes": list(self.notes)}
+                "standard_conv": self.standard_conv.to_dict(),
+                "published": [p.to_dict(self.total_mult_adds, self.total_params) for p in self.published],
+                "notes": list(self.notes)}
+
+
+def check_inputs(arch: str, alpha: float | str, resolution: int, classes: int) -> tuple[str, float]:
+    """Validate the inputs of every architecture's cost table; returns (arch, alpha as a float).
+
+    Raises PipelineError for an unknown ARCH, alpha outside the arch's range, resolution < 32 or classes < 1.
+    """
+    # The pipeline's own checks (pipeline/archs.py holds each arch's alpha range), so the cost table accepts
+    # exactly the variants the other stages build.
+    variant = Variant(alpha=alpha, resolution=resolution, weights="random", arch=arch)
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise PipelineError(f"expected classes to be an integer >= 1, received classes={classes!r}")
+    return variant.arch, variant.alpha
 
 
 def _check(alpha: float, resolution: int, classes: int) -> float:
-    alpha = Variant(alpha, resolution).alpha  # the pipeline's own checks: alpha in (0, 1], RES >= 32
+    _, alpha = check_inputs("v1", alpha, resolution, classes)
     if int(FIRST_CONV_CHANNELS * alpha) < 1:
         raise PipelineError(f"expected alpha >= 1/{FIRST_CONV_CHANNELS} so that every layer keeps a channel, "
                             f"received alpha={alpha!r}")
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise PipelineError(f"expected classes to be an integer >= 1, received classes={classes!r}")
     return alpha
 
 
@@ -260,20 +322,31 @@ def _standard_conv(layers: list[Layer]) -> StandardConvComparison:
         sum(layer.mult_adds for layer in layers), sum(layer.params for layer in layers))
 
 
-def cost_table(alpha: float, resolution: int, classes: int = 1000) -> CostReport:
-    """The cost of MobileNet V1 at `alpha` and `resolution` with `classes` outputs (no weights needed).
+def cost_table(alpha: float | str, resolution: int, classes: int = 1000, arch: str = "v1"):
+    """The cost of MobileNet `arch` (v1, v2, v3-small, v3-large) at `alpha` and `resolution` with `classes`
+    outputs, no weights needed: a CostReport for V1, an InvertedResidualCost (pipeline/cost_v2.py) otherwise.
 
-    Raises PipelineError for alpha outside (0, 1] (or below 1/32), resolution < 32 or classes < 1.
+    Raises PipelineError for an unknown ARCH, alpha outside the arch's range (or below 1/32 for V1),
+    resolution < 32 or classes < 1.
     """
+    arch, _ = check_inputs(arch, alpha, resolution, classes)
+    if arch == "v2":
+        from pipeline.cost_v2 import cost_v2
+
+        return cost_v2(alpha, resolution, classes)
+    if arch != "v1":
+        from pipeline.cost_v3 import cost_v3
+
+        return cost_v3(arch, alpha, resolution, classes)
     layers = mobilenet_v1_layers(alpha, resolution, classes)
-    return CostReport(alpha=Variant(alpha, resolution).alpha, resolution=resolution, classes=classes,
+    return CostReport(alpha=_check(alpha, resolution, classes), resolution=resolution, classes=classes,
                       layers=tuple(layers), total_mult_adds=sum(layer.mult_adds for layer in layers),
                       total_params=sum(layer.params for layer in layers),
                       keras_params=sum(layer.keras_params for layer in layers),
                       shares=_shares(layers), standard_conv=_standard_conv(layers))
 
 
-def write_cost(report: CostReport, path: str | Path) -> Path:
+def write_cost(report, path: str | Path) -> Path:
     """Write `report` as JSON (atomically) and return the path."""
     log.info("cost: %.1f M Mult-Adds, %.2f M params -> %s", report.total_mult_adds / 1e6,
              report.total_params / 1e6, path)
@@ -284,8 +357,13 @@ def _m(value: float, decimals: int = 2) -> str:
     return f"{value / 1e6:,.{decimals}f}"
 
 
-def format_table(report: CostReport) -> str:
-    """The paper's Table 1 with costs and totals, then Table 2 (shares), then the standard-conv comparison."""
+def format_table(report) -> str:
+    """The per-layer table with totals and notes. For V1: the paper's Table 1 with costs, Table 2 (shares),
+    the standard-conv comparison; for V2/V3 see pipeline.cost_v2.format_inverted_table."""
+    if report.arch != "v1":
+        from pipeline.cost_v2 import format_inverted_table
+
+        return format_inverted_table(report)
     r = report
     out = [f"MobileNet V1 alpha={r.alpha}, {r.resolution}x{r.resolution} input, {r.classes} classes "
            "(paper Table 1, with costs)", ""]
@@ -299,6 +377,7 @@ def format_table(report: CostReport) -> str:
             f"Mult-Adds: {_m(r.total_mult_adds, 1)} M  (multiply-accumulates per image; the paper's measure of compute)",
             f"Parameters: {_m(r.total_params)} M  (weights only, no bias or BatchNorm: the paper's count)",
             f"Keras count_params: {_m(r.keras_params)} M  (adds the FC bias and 4 BatchNorm values per channel)", ""]
+    out += published_rows(r.published, r.total_mult_adds, r.total_params, r.alpha, r.resolution)
 
     out += ["Resource per layer type (paper Table 2)",
             f"{'Type':<17} {'Mult-Adds':>10} {'Params':>9}   {'paper 1.0-224':>20}"]

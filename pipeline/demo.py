@@ -1,4 +1,5 @@
-"""The main job: the offline reference task (Fashion-MNIST) end to end for every committed checkpoint.
+"""The main job: the offline reference task (Fashion-MNIST) end to end for every committed checkpoint
+(MobileNet V1 at four widths, V2 and V3-Small).
 
 build → every format (+ per-tensor int8) → calibrate → validate on the 10,000 test images → benchmark
 on this machine → report. Real labels, trained weights, no network.
@@ -28,23 +29,21 @@ class DemoResult:
     summary: tuple[str, ...]
 
 
-def run_demo(out: Path, alphas=(0.25, 0.5, 0.75, 1.0), limit: int | None = None, bench: bool = True) -> DemoResult:
-    """Export, validate and benchmark each reference checkpoint at its training resolution; write the report."""
+def run_demo(out: Path, alphas=(0.25, 0.5, 0.75, 1.0), limit: int | None = None, bench: bool = True,
+             archs: tuple[str, ...] | None = None) -> DemoResult:
+    """Export, validate and benchmark each reference checkpoint (every ARCH, or `archs`) at its training
+    resolution; write the report."""
     from pipeline.report import write_report
 
-    checkpoints = []
-    for alpha in alphas:
-        try:
-            checkpoints.append((alpha, build.reference_checkpoint(TASK, alpha)))
-        except PipelineError:
-            log.warning("no reference checkpoint for alpha=%s; skipped", alpha)
-    if not checkpoints:
-        raise PipelineError(f"expected reference checkpoints under {build.CHECKPOINTS / TASK}, received none")
+    records = [r for r in build.reference_records(TASK)
+               if float(r["alpha"]) in alphas and (archs is None or r["arch"] in archs)]
+    if not records:
+        raise PipelineError(f"expected reference checkpoints under {build.CHECKPOINTS / TASK} for alphas "
+                            f"{' '.join(map(str, alphas))}, received none")
     summary, passed = [], True
-    for alpha, checkpoint in checkpoints:
-        resolution = build.checkpoint_info(checkpoint).get("resolution", 64)
+    for record in records:
         cfg = RecipeConfig(
-            variant=Variant(alpha, resolution, TASK, "reference"),
+            variant=Variant(record["alpha"], record["resolution"], TASK, "reference", record["arch"]),
             export=ExportConfig(formats=FORMATS, out=Path(out)),
             quant=QuantConfig(diagnose=True, keep_float=KEEP_FLOAT),
             per_tensor=True,

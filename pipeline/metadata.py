@@ -26,6 +26,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as tfl
 
+from pipeline.archs import get_arch
 from pipeline.errors import PipelineError
 from pipeline.metadata_schema import schema as md
 
@@ -176,7 +177,8 @@ def model_info(variant: dict, preprocessing: dict, calibration: dict | None = No
     lives; the training record beside a weights file (pipeline.train writes one) is summarised if present.
     """
     side = f"{variant['resolution']}x{variant['resolution']}"
-    description = (f"MobileNet V1 (alpha={variant['alpha']}, {side} RGB input) classifying {variant['task']} "
+    title = get_arch(variant.get("arch", "v1")).title
+    description = (f"{title} (alpha={variant['alpha']}, {side} RGB input) classifying {variant['task']} "
                    f"into {len(variant['class_names'])} classes.")
     kind = variant.get("weights") if variant.get("weights") in ("reference", "imagenet", "random") else "file"
     weights = f"Weights: {kind}"
@@ -215,9 +217,10 @@ def metadata_for_variant(variant: Variant, task: Task, calib: CalibrationSet | N
     """The recipe's convert-stage hook: the same metadata `model_info` makes from the manifest records."""
     from pipeline.manifest import weights_record
 
-    record = {"name": variant.name, "alpha": variant.alpha, "resolution": variant.resolution, "task": task.slug,
-              "class_names": list(task.class_names), **weights_record(variant, weights_file)}
-    info = model_info(record, task.preprocessing(variant.resolution).to_dict(), calib.to_dict() if calib else None)
+    record = {"arch": variant.arch, "name": variant.name, "alpha": variant.alpha, "resolution": variant.resolution,
+              "task": task.slug, "class_names": list(task.class_names), **weights_record(variant, weights_file)}
+    info = model_info(record, task.preprocessing(variant.resolution, variant.arch).to_dict(),
+                      calib.to_dict() if calib else None)
     return metadata_writer(info)
 
 

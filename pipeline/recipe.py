@@ -17,7 +17,7 @@ from pipeline import build, cost
 from pipeline.artifacts import atomic_path, write_json, write_text
 from pipeline.config import ExportConfig, QuantConfig, Variant
 from pipeline.convert import Artifact, convert_tflite, tflite_file_name
-from pipeline.convert_onnx import convert_onnx, convert_onnx_int8
+from pipeline.convert_onnx import convert_onnx, convert_onnx_int8, metadata_props
 from pipeline.errors import PipelineError
 from pipeline.manifest import update_manifest, weights_record
 from pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationConfig, ValidationResult, validate
@@ -52,13 +52,14 @@ class RecipeResult:
 def warn_if_off_resolution(checkpoint: Path, resolution: int) -> None:
     """A checkpoint trained at one input side can be far worse at another: say so before converting it."""
     record = build.checkpoint_info(checkpoint)
-    trained = record.get("resolution")
-    if trained and trained != resolution:
+    trained = build.trained_resolutions(record)
+    if trained and resolution not in trained:
         measured = record.get("accuracy_by_resolution", {}).get(str(resolution))
         figure = f"its float top-1 there is {100 * measured:.1f} %" if measured is not None else "its accuracy there is unmeasured"
-        log.warning("%s was trained at %d px and is used at %d px: %s (at %d px: %.1f %%); "
-                    "use RES=%d or train at this size with `make train RES=%d`", checkpoint.name, trained,
-                    resolution, figure, trained, 100 * record.get("test_top1", 0), trained, resolution)
+        log.warning("%s was trained at %s px and is used at %d px: %s (at %d px: %.1f %%); "
+                    "use RES in %s or train at this size with `make train RES=%d`", checkpoint.name,
+                    "/".join(map(str, trained)), resolution, figure, record["resolution"],
+                    100 * record.get("test_top1", 0), trained, resolution)
 
 
 def variant_dir(out: Path, task: Task, variant: Variant) -> Path:
@@ -98,23 +99,30 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
     """Step 4: every requested format, TFLite first, then ONNX (int8 reuses the fp32 ONNX file)."""
     formats = cfg.export.formats
     name = cfg.variant.name
+    # Only the int8 files name their calibration set: each file's bytes then depend on its own inputs alone,
+    # so the sweep redoes just the int8 files when N or CALIB change (and an fp32 file claims no calibration).
     add_metadata = _metadata_writer(cfg, task, calib, weights_file)
+    float_metadata = _metadata_writer(cfg, task, None, weights_file)
     made = []
     for fmt in formats:
         if fmt in TFLITE_FORMATS:
-            made.append(convert_tflite(model, fmt, folder / tflite_file_name(name, fmt), calib, cfg.quant, add_metadata))
+            made.append(convert_tflite(model, fmt, folder / tflite_file_name(name, fmt), calib, cfg.quant,
+                                       add_metadata if fmt == "int8" else float_metadata))
     if "int8" in formats and (cfg.quant.diagnose or cfg.quant.keep_float):
         made.extend(diagnose_and_select(model, cfg, folder, calib, add_metadata))
     if "int8" in formats and cfg.per_tensor:
         per_tensor = QuantConfig(**{**cfg.quant.__dict__, "per_channel": False})
         made.append(convert_tflite(model, "int8", folder / tflite_file_name(name, "int8", False), calib, per_tensor, add_metadata))
     onnx_fp32 = folder / f"{name}_fp32.onnx"
+    # The same record as the manifest's, inside the file: an ONNX file copied alone still says how to feed it.
+    onnx_meta = metadata_props(task.preprocessing(cfg.variant.resolution, cfg.variant.arch).to_dict(), task.class_names)
     if "onnx" in formats or ("onnx-int8" in formats and not onnx_fp32.is_file()):
-        fp32 = convert_onnx(model, onnx_fp32, calib.samples[:8], cfg.export.opset)
+        fp32 = convert_onnx(model, onnx_fp32, calib.samples[:8], cfg.export.opset, metadata=onnx_meta)
         if "onnx" in formats:
             made.append(fp32)
     if "onnx-int8" in formats:
-        made.append(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel))
+        made.append(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel,
+                                      metadata=onnx_meta))
     return made
 
 
@@ -163,12 +171,14 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
     write_text(folder / "labels.txt", "\n".join(task.class_names) + "\n")
 
     # 2. cost
-    cost.write_cost(cost.cost_table(variant.alpha, variant.resolution, task.num_classes), folder / "cost.json")
+    cost.write_cost(cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch),
+                    folder / "cost.json")
 
     # 3. calibrate
     calib = None
     if needs_calibration(cfg.export.formats):
-        calib = calibration_set(task, variant.resolution, cfg.quant.num_samples, cfg.quant.seed, cfg.quant.calib_dir)
+        calib = calibration_set(task, variant.resolution, cfg.quant.num_samples, cfg.quant.seed, cfg.quant.calib_dir,
+                                arch=variant.arch)
 
     # 4. convert
     artifacts = convert_all(model, cfg, task, folder, calib, weights_file)
@@ -180,7 +190,7 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
                  "resolution": variant.resolution, "rho": round(variant.rho, 4), "task": task.slug,
                  "classes": task.num_classes, "class_names": list(task.class_names),
                  **weights_record(variant, weights_file)},
-        preprocessing=task.preprocessing(variant.resolution).to_dict(),
+        preprocessing=task.preprocessing(variant.resolution, variant.arch).to_dict(),
         calibration=calib.to_dict() if calib else None,
         artifacts=[a.to_dict() for a in artifacts],
     )

@@ -1,12 +1,17 @@
 """Stage 8 — report: every variant under OUT in one Markdown page, one HTML page, one JSON summary, plots.
 
 Reads only the files the other stages leave in each variant folder (manifest.json, cost.json,
-validation.json, benchmark-<target>.json; any of the last three may be missing) and the reference
-checkpoint records (pipeline/checkpoints/<task>/*.json). A file that cannot be read is listed under
-"Problems" in the report instead of stopping it.
+validation.json, benchmark-<target>.json; any of the last three may be missing), OUT/sweep.json when a
+sweep wrote the folder, and the reference checkpoint records (pipeline/checkpoints/<task>/*.json). A file
+that cannot be read is listed under "Problems" in the report instead of stopping it.
+
+Variants of several architectures (V1, V2, V3-Small, V3-Large) share one report: every record carries its
+`arch`, and the Pareto fronts (accuracy against Mult-Adds, and against latency per benchmark target) are
+computed over every artifact of every variant.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -47,6 +52,12 @@ DIAGNOSIS_NOTE = ("rmse/scale: RMS error of the layer's int8 output divided by i
 FORMAT_ORDER = {"keras": 0, "tflite": 1, "onnx": 2}
 PRECISION_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3}
 PRECISION_LABEL = {"fp32": "fp32", "fp16": "fp16", "dynamic": "dynamic range", "int8": "int8"}
+ARCH_ORDER = {"v1": 0, "v2": 1, "v3-small": 2, "v3-large": 3}
+MULT_ADDS_FRONT = "mult_adds"
+PARETO_NOTE = ("Pareto front (the line): the artifacts that pass their gate and that no other passing artifact "
+               "beats on both axes, i.e. higher top-1 for no more Mult-Adds (or latency). Everything below the line "
+               "is dominated: pick along it. Mult-Adds compare variants (quantization does not change them); "
+               "latency compares variants and formats.")
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ def write_report(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> Repor
 
     out_dir = Path(out_dir)
     summary = collect(out_dir, checkpoints)
+    summary["inputs_sha256"] = inputs_digest(out_dir, checkpoints)
     plots = write_plots(summary, out_dir / "plots")
     summary_path = write_json(out_dir / "summary.json", _strict_json(summary))
     blocks = document(summary, plots)
@@ -77,6 +89,35 @@ def write_report(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> Repor
     log.info("report: %d variant(s), %d artifact(s) -> %s", len(summary["variants"]),
              sum(not r["reference"] for r in summary["records"]), md)
     return ReportResult(md, page, summary_path, tuple(plots.values()))
+
+
+def inputs_digest(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> str:
+    """sha256 over every file the report reads (and the report's own code): same digest, same report."""
+    out_dir = Path(out_dir)
+    files = [p for folder in sorted(m.parent for m in out_dir.glob("*/*/manifest.json"))
+             for p in sorted(folder.glob("*.json")) if p.name != "sweep-state.json"]
+    files += [out_dir / "sweep.json"] + sorted(Path(__file__).parent.glob("report*.py"))
+    if checkpoints is not None:
+        files += sorted(Path(checkpoints).glob("*/*.json"))
+    h = hashlib.sha256()
+    for path in files:
+        if path.is_file():
+            h.update(f"{path.relative_to(out_dir) if path.is_relative_to(out_dir) else path.name}\0".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    for keras in sorted(out_dir.glob("*/*/model.keras")):  # the Keras row shows its size
+        h.update(f"{keras.relative_to(out_dir)}\0{keras.stat().st_size}\0".encode())
+    return h.hexdigest()
+
+
+def report_is_current(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> bool:
+    """True when OUT/report.* exist and were written from exactly today's inputs (see inputs_digest)."""
+    out_dir = Path(out_dir)
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return all((out_dir / name).is_file() for name in ("report.md", "report.html")) \
+        and summary.get("inputs_sha256") == inputs_digest(out_dir, checkpoints)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -99,7 +140,8 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
         r["latency_p50_ms"] = {columns[k]["column"]: v["p50_ms"] for k, v in r.pop("_latency").items()}
         r["latency"] = [{**{f: columns[k][f] for f in ("column", "target", "machine", "threads")}, **v}
                         for k, v in r.pop("_latency_all")]
-    variants.sort(key=lambda v: (v["task"], v["alpha"] or 0, v["resolution"] or 0, v["variant"]))
+    variants.sort(key=lambda v: (v["task"], ARCH_ORDER.get(v["arch"], 9), v["arch"], v["alpha"] or 0,
+                                 v["resolution"] or 0, v["variant"]))
     order = {(v["task"], v["variant"]): i for i, v in enumerate(variants)}
     records.sort(key=lambda r: (order[(r["task"], r["variant"])], _kind_order(r)))
     summary = {
@@ -112,8 +154,10 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
         "records": records,
         "checkpoints": _checkpoint_records(checkpoints, variants, problems),
         "problems": problems,
+        "sweep": _read(Path(out_dir) / "sweep.json", problems),
     }
     summary["ship"] = ship_choices(summary)
+    summary["pareto"] = pareto_fronts(summary)
     return summary
 
 
@@ -137,9 +181,11 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
     cost = _read(folder / "cost.json", problems) or {}
     validation = _read(folder / "validation.json", problems) or {}
     checked = {a.get("file"): a for a in validation.get("artifacts", [])}
-    base = {"variant": name, "task": task, "alpha": info.get("alpha"), "resolution": info.get("resolution"),
-            "mult_adds": cost.get("total_mult_adds"), "params": cost.get("total_params")}
-    variant = {**base, "folder": str(folder), "keras_params": cost.get("keras_params"),
+    base = {"variant": name, "task": task, "arch": info.get("arch") or "v1", "alpha": info.get("alpha"),
+            "resolution": info.get("resolution"), "mult_adds": cost.get("total_mult_adds"),
+            "params": cost.get("total_params")}
+    variant = {**base, "arch_title": arch_title(base["arch"]), "label": variant_label(base),
+               "folder": str(folder), "keras_params": cost.get("keras_params"),
                "validated": bool(validation), "validation_passed": validation.get("passed"),
                "images": validation.get("images"), "labelled": validation.get("labelled"),
                "source": validation.get("source"), "calibration": manifest.get("calibration"),
@@ -187,6 +233,19 @@ def _io_dtype(entry: dict) -> str | None:
         return entry["io_dtype"]
     inputs = entry.get("inputs") or [{}]
     return inputs[0].get("dtype")
+
+
+def arch_title(arch: str) -> str:
+    """'v2' -> 'V2', 'v3-small' -> 'V3-Small' (the family's name without "MobileNet")."""
+    from pipeline.archs import ARCHS
+
+    return ARCHS[arch].title.removeprefix("MobileNet ") if arch in ARCHS else str(arch).upper()
+
+
+def variant_label(v: dict) -> str:
+    """'V2 1.00 / 64 px': alpha means a different width in each family, so it is never shown alone."""
+    alpha = f"{v['alpha']:.2f}" if isinstance(v.get("alpha"), (int, float)) else "?"
+    return f"{arch_title(v.get('arch') or 'v1')} {alpha} / {v.get('resolution')} px"
 
 
 def artifact_label(row: dict) -> str:
@@ -265,10 +324,12 @@ def _checkpoint_records(checkpoints: Path | None, variants: list, problems: list
         if record and isinstance(record.get("accuracy_by_resolution"), dict):
             by_res = {int(k): v for k, v in record["accuracy_by_resolution"].items()}
             out.append({"file": path.name, "task": record.get("task") or path.parent.name,
-                        "alpha": record.get("alpha"), "resolution": record.get("resolution"),
+                        "arch": record.get("arch") or "v1", "alpha": record.get("alpha"),
+                        "resolution": record.get("resolution"),
+                        "resolutions": record.get("resolutions") or [record.get("resolution")],
                         "test_top1": record.get("test_top1"), "classes": len(record.get("classes") or []) or None,
                         "accuracy_by_resolution": dict(sorted(by_res.items()))})
-    return sorted(out, key=lambda c: (c["task"], c["alpha"] or 0))
+    return sorted(out, key=lambda c: (c["task"], ARCH_ORDER.get(c["arch"], 9), c["alpha"] or 0))
 
 
 def ship_choices(summary: dict) -> list:
@@ -287,6 +348,34 @@ def ship_choices(summary: dict) -> list:
         choices.append({"task": v["task"], "variant": v["variant"], "smallest": smallest["file"] if smallest else None,
                         "fastest": fastest, "failing": failing})
     return choices
+
+
+def pareto_front(points: list[tuple[float, float, object]]) -> list:
+    """The items of (cost, accuracy, item) points that no other point beats on both axes, cheapest first."""
+    front, best = [], -math.inf
+    for cost, accuracy, item in sorted(points, key=lambda p: (p[0], -p[1])):
+        if accuracy > best:
+            front.append(item)
+            best = accuracy
+    return front
+
+
+def pareto_fronts(summary: dict) -> dict:
+    """{"mult_adds" | latency column: [{task, variant, file}, ...]}; marks each record's `pareto` list.
+
+    Candidates: artifacts (not the Keras reference) that were validated on labels and pass an enforced gate.
+    """
+    candidates = [r for r in summary["records"] if not r["reference"] and r["top1"] is not None
+                  and r["gate_enforced"] and r["gate_passed"]]
+    fronts = {MULT_ADDS_FRONT: pareto_front([(r["mult_adds"], r["top1"], r) for r in candidates if r["mult_adds"]])}
+    for c in summary["latency_columns"]:
+        column = c["column"]
+        fronts[column] = pareto_front([(r["latency_p50_ms"][column], r["top1"], r) for r in candidates
+                                       if column in r["latency_p50_ms"]])
+    for r in summary["records"]:
+        r["pareto"] = [name for name, front in fronts.items() if any(f is r for f in front)]
+    return {name: [{"task": r["task"], "variant": r["variant"], "file": r["file"]} for r in front]
+            for name, front in fronts.items() if front}
 
 
 def _strict_json(value):

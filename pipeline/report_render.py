@@ -10,9 +10,11 @@ import math
 import re
 
 from pipeline.report import DASH, DIAGNOSIS_NOTE, METRICS, PRECISION_LABEL
+from pipeline.report_grid import FEW, SORT_CSS, SORT_JS, flat_table, pareto_blocks, ship_table, sweep_blocks
 
 # The page is built once as blocks — ("h2", text), ("p", text), ("meta", text), ("status", text, bad),
-# ("list", items), ("table", header, rows), ("figure", caption, path) — then written as Markdown and as HTML.
+# ("list", items), ("table", header, rows), ("sortable", header, rows), ("figure", caption, path) — then
+# written as Markdown and as HTML (a "sortable" table sorts by the column whose header is clicked).
 # A list item is a string or (name, text); a table row is a list of cells, {"cells", "cls", "title"} or
 # {"group": text} (a variant heading inside a task's table).
 
@@ -58,7 +60,7 @@ def artifact_table(summary: dict, task: str) -> tuple[list[str], list]:
               "KL", "SQNR dB", "max |Δ|", "gate", *(f"p50 ms {c}" for c in columns)]
     rows = []
     for v in (v for v in summary["variants"] if v["task"] == task):
-        rows.append({"group": f"{v['variant']} (α {v['alpha']}, {v['resolution']} px)"
+        rows.append({"group": f"{v['variant']} ({v['label']})"
                               + ("" if v["validation_passed"] is not False else " — a gate fails")})
         for r in _rows_of(summary, v):
             cells = [r["label"], _mb(r["bytes"]), _num(r["mult_adds"] and r["mult_adds"] / 1e6, ".2f"),
@@ -102,7 +104,7 @@ def _pretty_rule(rule: str) -> str:
 
 
 def _variant_line(v: dict) -> str:
-    text = f"{v['variant']}: α {v['alpha']}, {v['resolution']} px"
+    text = f"{v['variant']}: {v['label']}"
     if v["validated"]:
         text += (f"; validated on {v['images']} {'labelled' if v['labelled'] else 'unlabelled'} images "
                  f"({v['source']}); {'all gates pass' if v['validation_passed'] else 'a gate FAILS'}")
@@ -183,34 +185,50 @@ def document(summary: dict, plots: dict) -> list[tuple]:
     status = (f"{n} variant{'s' * (n != 1)}, {m} artifact{'s' * (m != 1)}. "
               + (f"{len(failing)} artifact(s) fail their gate: {', '.join(failing)}." if failing
                  else "Every validated artifact passes its gate."))
-    blocks = [("h1", "MobileNet V1 edge report"), ("meta", f"{summary['generated_utc']} · {summary['out_dir']}"),
-              ("status", status, bool(failing)), ("h2", "Which artifact to ship")]
-    variants = {(v["task"], v["variant"]): v for v in summary["variants"]}
-    for choice in summary["ship"]:
-        v = variants[(choice["task"], choice["variant"])]
-        blocks += [("h3", f"{v['task']} / {v['variant']}"), ("list", ship_lines(summary, v, choice))]
+    broken = [v["variant"] for v in (summary.get("sweep") or {}).get("variants", []) if not v.get("ok")]
+    if broken:
+        status += f" {len(broken)} variant(s) of the sweep failed (see Sweep): {', '.join(broken)}."
+    blocks = [("h1", TITLE), ("meta", f"{summary['generated_utc']} · {summary['out_dir']}"),
+              ("status", status, bool(failing or broken)), *sweep_blocks(summary)]
+    front = pareto_blocks(summary, plots, PLOT_CAPTIONS)
+    blocks += front
+    many = n > FEW
+    blocks.append(("h2", "Which artifact to ship"))
+    if many:
+        blocks.append(("table", *ship_table(summary)))
+    else:
+        variants = {(v["task"], v["variant"]): v for v in summary["variants"]}
+        for choice in summary["ship"]:
+            v = variants[(choice["task"], choice["variant"])]
+            blocks += [("h3", f"{v['task']} / {v['variant']}"), ("list", ship_lines(summary, v, choice))]
     blocks.append(("meta", "Only artifacts whose gate is enforced count; \"info\" rows (per-tensor int8) are there "
                            "to show what per-channel weights buy."))
     for task in dict.fromkeys(v["task"] for v in summary["variants"]):
-        blocks += [("h2", f"Artifacts: {task}"),
-                   ("list", [_variant_line(v) for v in summary["variants"] if v["task"] == task]),
-                   ("table", *artifact_table(summary, task)), ("list", metric_lines(summary, task))]
+        blocks += [("h2", f"Artifacts: {task}")]
+        if many:  # one row per artifact, sortable: the grid is compared column by column
+            blocks += [("meta", "Click a column header to sort (again to reverse)."), ("sortable", *flat_table(summary, task))]
+        else:
+            blocks += [("list", [_variant_line(v) for v in summary["variants"] if v["task"] == task]),
+                       ("table", *artifact_table(summary, task))]
+        blocks.append(("list", metric_lines(summary, task)))
     if summary["latency_columns"]:
         header = ["column", "CPU", "cores", "OS", "profile", "runtimes", "variants"]
         rows = [[c["column"], c["cpu"] or DASH, str(c["cores"] or DASH), c["os"] or DASH, c["profile"] or DASH,
                  "; ".join(f"{fmt}: {', '.join(names)}" for fmt, names in c["runtimes"].items()),
                  ", ".join(c["variants"])] for c in summary["latency_columns"]]
         blocks += [("h2", "Benchmark targets"), ("table", header, rows)]
-    if plots:
-        blocks += [("h2", "Plots"), *(("figure", PLOT_CAPTIONS.get(k, k), p) for k, p in plots.items()
-                                      if k != "checkpoint_resolution")]
+    shown = {"checkpoint_resolution"} | ({"accuracy_vs_mult_adds", "accuracy_vs_latency"} if front else set())
+    if set(plots) - shown:
+        blocks += [("h2", "Plots"), *(("figure", PLOT_CAPTIONS.get(k, k), p) for k, p in plots.items() if k not in shown)]
     for v in summary["variants"]:
         blocks += diagnosis_blocks(summary, v)
     if summary["checkpoints"]:
         cps = summary["checkpoints"]
         resolutions = sorted({res for c in cps for res in c["accuracy_by_resolution"]})
-        header = ["task", "α", "trained at", "test top-1 %", *(f"{res} px" for res in resolutions)]
-        rows = [[c["task"], str(c["alpha"]), f"{c['resolution']} px", _pct(c["test_top1"]),
+        archs = len({c["arch"] for c in cps}) > 1
+        header = ["task", *(["arch"] * archs), "α", "trained at", "test top-1 %", *(f"{res} px" for res in resolutions)]
+        rows = [[c["task"], *([c["arch"]] * archs), str(c["alpha"]),
+                 f"{'/'.join(str(r) for r in c.get('resolutions') or [c['resolution']])} px", _pct(c["test_top1"]),
                  *(_pct(c["accuracy_by_resolution"].get(res)) for res in resolutions)] for c in cps]
         blocks += [("h2", "Reference checkpoints: float top-1 by input resolution"), ("table", header, rows),
                    ("meta", "Float top-1 (%) on the task's test split at each input side; a network trained at one "
@@ -222,9 +240,12 @@ def document(summary: dict, plots: dict) -> list[tuple]:
     return blocks
 
 
+TITLE = "MobileNet edge report"
 PLOT_CAPTIONS = {
-    "accuracy_vs_mult_adds": "Top-1 accuracy against Mult-Adds (log scale), as the paper's Figures 4–5.",
-    "accuracy_vs_latency": "Top-1 accuracy against p50 latency, one panel per benchmark target.",
+    "accuracy_vs_mult_adds": "Top-1 accuracy against Mult-Adds (log scale), as the paper's Figures 4–5; "
+                             "colour: format, marker: architecture, line: Pareto front.",
+    "accuracy_vs_latency": "Top-1 accuracy against p50 latency, one panel per benchmark target; "
+                           "colour: format, marker: architecture, line: Pareto front.",
     "size_per_format": "File size per format, grouped by variant.",
     "checkpoint_resolution": "Reference checkpoints: float top-1 by input resolution.",
 }
@@ -246,7 +267,7 @@ def render_markdown(blocks: list[tuple]) -> str:
             out += [args[0]]
         elif kind == "list":
             out += [f"- **{i[0]}**: {i[1]}" if isinstance(i, tuple) else f"- {i}" for i in args[0]]
-        elif kind == "table":
+        elif kind in ("table", "sortable"):
             header, rows = args
             out += [cells(header), "|" + "---|" * len(header)]
             out += [cells([f"**{r['group']}**", *[""] * (len(header) - 1)]) if "group" in r else cells(r["cells"])
@@ -277,8 +298,9 @@ figure{margin:12px 0 20px}figure img{max-width:100%;border:1px solid #e4e4e4}fig
 
 def render_html(blocks: list[tuple]) -> str:
     e = html.escape
-    out = ["<!doctype html><html lang=en><head><meta charset=utf-8><title>MobileNet V1 edge report</title>"
-           f"<style>{CSS}</style></head><body>"]
+    sortable = any(kind == "sortable" for kind, *_ in blocks)
+    out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{TITLE}</title>"
+           f"<style>{CSS}{SORT_CSS if sortable else ''}</style></head><body>"]
     for kind, *args in blocks:
         if kind in ("h1", "h2", "h3", "p"):
             out.append(f"<{kind}>{e(args[0])}</{kind}>")
@@ -288,16 +310,18 @@ def render_html(blocks: list[tuple]) -> str:
             items = [f"<li><b>{e(i[0])}</b>: {e(i[1])}</li>" if isinstance(i, tuple) else f"<li>{e(i)}</li>"
                      for i in args[0]]
             out.append(f"<ul{' class=defs' if args[0] and isinstance(args[0][0], tuple) else ''}>{''.join(items)}</ul>")
-        elif kind == "table":
-            out.append(_html_table(*args))
+        elif kind in ("table", "sortable"):
+            out.append(_html_table(*args, sortable=kind == "sortable"))
         elif kind == "figure":
             data = base64.b64encode(args[1].read_bytes()).decode()
             out.append(f"<figure><img alt='{e(args[0])}' src='data:image/png;base64,{data}'>"
                        f"<figcaption>{e(args[0])}</figcaption></figure>")
+    if sortable:  # inline, a few lines: the page stays one self-contained file that works offline
+        out.append(f"<script>{SORT_JS}</script>")
     return "\n".join(out) + "\n</body></html>\n"
 
 
-def _html_table(header: list[str], rows: list) -> str:
+def _html_table(header: list[str], rows: list, sortable: bool = False) -> str:
     e = html.escape
     body = []
     for row in map(_row, rows):
@@ -313,4 +337,5 @@ def _html_table(header: list[str], rows: list) -> str:
         body.append(f"<tr class='{row.get('cls', '')}'>{''.join(tds)}</tr>")
     first = next((r["cells"] for r in map(_row, rows) if "cells" in r), header)
     head = "".join(f"<th{' class=n' if NUMBER.fullmatch(c) else ''}>{e(h)}</th>" for h, c in zip(header, first))
-    return f"<div class=wrap><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    table = "<table class=sortable>" if sortable else "<table>"
+    return f"<div class=wrap>{table}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"

@@ -1,7 +1,13 @@
-"""Stage 0 — train: MobileNet V1 at alpha on a labelled task, from scratch or fine-tuned from ImageNet.
+"""Stage 0 — train: a MobileNet (any ARCH) on a labelled task, from scratch or fine-tuned from given weights.
 
-Produces the reference checkpoints (`pipeline/checkpoints/<task>/mobilenet_<alpha>_<res>.weights.h5`)
-with a JSON record of how they were made and their float top-1 on the held-out test split.
+Produces the reference checkpoints (`pipeline/checkpoints/<task>/<variant>.weights.h5`) with a JSON record
+of how they were made and their float top-1 on the held-out test split.
+
+Multi-resolution training (`resolutions=(32, 48, 64, 96)`): MobileNet's weights do not depend on the input
+side, but a network trained at one side is at chance at a very different one (the garments' scale in pixels
+changes). Each training step takes one side in turn, through a view of the model that accepts any side and
+shares its layers; afterwards BatchNorm statistics are re-estimated at every trained side and stored per side
+(`<variant>.bn.npz`, applied by `pipeline.build`), because activation statistics differ between sides.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import numpy as np
 from calibration.tasks import Task
 from pipeline import build
 from pipeline.artifacts import atomic_path, write_json
-from pipeline.config import Variant
+from pipeline.config import MIN_RESOLUTION, Variant
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -32,7 +38,8 @@ class TrainConfig:
     bn_batches: int = 100  # batches used to re-estimate BatchNorm statistics after training
     seed: int = 0
     limit: int | None = None  # training images (None: all)
-    init: str = "random"  # 'random' or 'imagenet' (fine-tune)
+    init: str = "random"  # 'random', 'imagenet' (fine-tune) or a weights file of the same variant
+    resolutions: tuple[int, ...] = ()  # multi-resolution training sides; () = the variant's side only
     resolution_sweep: bool = True  # also measure the checkpoint's accuracy at every offered resolution
 
     def __post_init__(self):
@@ -41,8 +48,10 @@ class TrainConfig:
                 f"expected epochs >= 1, batch size >= 1, learning rate > 0, received "
                 f"{self.epochs}, {self.batch_size}, {self.learning_rate}"
             )
-        if self.init not in ("random", "imagenet"):
-            raise PipelineError(f"expected INIT random or imagenet, received {self.init!r}")
+        if self.init not in ("random", "imagenet") and not Path(self.init).is_file():
+            raise PipelineError(f"expected INIT random, imagenet or an existing weights file, received {self.init!r}")
+        if any(not isinstance(r, int) or r < MIN_RESOLUTION for r in self.resolutions):
+            raise PipelineError(f"expected training resolutions >= {MIN_RESOLUTION}, received {self.resolutions}")
 
 
 @dataclass(frozen=True)
@@ -54,19 +63,29 @@ class TrainResult:
 
 
 def _initial_model(variant: Variant, task: Task, cfg: TrainConfig):
-    model = build.mobilenet(variant.alpha, variant.resolution, task.num_classes, weights=None)
+    model = build.mobilenet(variant.alpha, variant.resolution, task.num_classes, weights=None, arch=variant.arch)
     if cfg.init == "imagenet":
-        source = build.build_model(Variant(variant.alpha, variant.resolution, "imagenet", "imagenet"), 1000)
+        source = build.build_model(Variant(variant.alpha, variant.resolution, "imagenet", "imagenet", variant.arch), 1000)
         copied = 0
         for dst, src in zip(model.layers, source.layers):
             if [w.shape for w in dst.weights] == [w.shape for w in src.weights] and dst.weights:
                 dst.set_weights(src.get_weights())
                 copied += 1
         log.info("fine-tuning: %d layers initialised from ImageNet (the classifier is new)", copied)
+    elif cfg.init != "random":
+        build.load_weights_file(model, Path(cfg.init), variant)
+        log.info("fine-tuning from %s", cfg.init)
     for layer in model.layers:
         if layer.__class__.__name__ == "BatchNormalization":
             layer.momentum = cfg.bn_momentum
     return model
+
+
+def any_size_view(model):
+    """The same layers (same weights) behind an input of any side, so one model trains at several sides."""
+    import keras
+
+    return keras.models.clone_model(model, input_tensors=keras.Input((None, None, 3)), clone_function=lambda l: l)
 
 
 def reestimate_batchnorm(model, batches) -> None:
@@ -97,79 +116,112 @@ RESOLUTIONS = (32, 48, 64, 96, 128, 160, 192, 224)
 
 
 def accuracy_by_resolution(checkpoint: Path, task: Task, resolutions=RESOLUTIONS, limit: int | None = None) -> dict:
-    """Float top-1 of a checkpoint at each input side (weights are resolution-independent in MobileNet).
+    """Float top-1 of a checkpoint at each input side, with the BatchNorm statistics of that side if it has them.
 
     Stored in the checkpoint's JSON record under "accuracy_by_resolution" and shown in the report.
     """
-    import json
-
-    record_path = checkpoint.with_name(checkpoint.name.replace(".weights.h5", ".json"))
-    record = json.loads(record_path.read_text())
-    accuracy = {}
+    record = build.checkpoint_info(checkpoint)
+    arch = record.get("arch", "v1")
+    accuracy = dict(record.get("accuracy_by_resolution", {}))
     for res in resolutions:
-        model = build.mobilenet(record["alpha"], res, task.num_classes)
+        model = build.mobilenet(record["alpha"], res, task.num_classes, arch=arch)
         model.load_weights(checkpoint)
+        build.load_batchnorm_statistics(model, checkpoint, res)
         test = task.labeled_images("test", res, limit=limit)
-        accuracy[str(res)] = evaluate_top1(model, test.pixels, test.labels, task.preprocessing(res).normalize)
+        accuracy[str(res)] = evaluate_top1(model, test.pixels, test.labels, task.preprocessing(res, arch).normalize)
         log.info("%s at %d px: top-1 %.2f %%", checkpoint.name, res, 100 * accuracy[str(res)])
-    record["accuracy_by_resolution"] = accuracy
-    write_json(record_path, record)
+    record["accuracy_by_resolution"] = dict(sorted(accuracy.items(), key=lambda kv: int(kv[0])))
+    write_json(checkpoint.with_name(checkpoint.name.replace(".weights.h5", ".json")), record)
     return accuracy
 
 
-def train(variant: Variant, task: Task, cfg: TrainConfig, out_dir: Path) -> TrainResult:
-    """Train `variant` on `task` and write `<out_dir>/<variant.name>.weights.h5` plus its JSON record."""
-    import keras
+def _dataset(pixels: np.ndarray, labels: np.ndarray, cfg: TrainConfig, mean: float, std: float):
     import tensorflow as tf
-
-    keras.utils.set_random_seed(cfg.seed)
-    start = time.time()
-    train_set = task.labeled_images("train", variant.resolution, limit=cfg.limit, seed=cfg.seed)
-    test_set = task.labeled_images("test", variant.resolution)
-    pre = task.preprocessing(variant.resolution)
-    model = _initial_model(variant, task, cfg)
 
     def augment(x, y):
         x = tf.image.random_flip_left_right(x, seed=cfg.seed)
-        return (tf.cast(x, tf.float32) - 127.5) / 127.5, y
+        return (tf.cast(x, tf.float32) - mean) / std, y
 
-    n = len(train_set.labels)
-    ds = (tf.data.Dataset.from_tensor_slices((train_set.pixels, train_set.labels))
-          .shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
-          .batch(cfg.batch_size, drop_remainder=True)
-          .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-          .prefetch(tf.data.AUTOTUNE))
-    steps = (n // cfg.batch_size) * cfg.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps, alpha=0.01)
-    model.compile(
+    return (tf.data.Dataset.from_tensor_slices((pixels, labels))
+            .shuffle(len(labels), seed=cfg.seed, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(cfg.batch_size, drop_remainder=True)
+            .map(augment, num_parallel_calls=tf.data.AUTOTUNE))
+
+
+def train(variant: Variant, task: Task, cfg: TrainConfig, out_dir: Path) -> TrainResult:
+    """Train `variant` on `task` and write `<out_dir>/<variant.name>.weights.h5` plus its JSON record.
+
+    With several `cfg.resolutions`, steps cycle through the sides and `<variant.name>.bn.npz` holds the
+    BatchNorm statistics of each; the .weights.h5 carries those of `variant.resolution`.
+    """
+    import keras
+    import tensorflow as tf
+
+    sides = tuple(cfg.resolutions) or (variant.resolution,)
+    if variant.resolution not in sides:
+        raise PipelineError(f"expected RES among the training resolutions {sides}, received RES={variant.resolution}")
+    keras.utils.set_random_seed(cfg.seed)
+    start = time.time()
+    train_sets = {r: task.labeled_images("train", r, limit=cfg.limit, seed=cfg.seed) for r in sides}
+    labels = train_sets[variant.resolution].labels
+    pre = {r: task.preprocessing(r, variant.arch) for r in sides}
+    model = _initial_model(variant, task, cfg)
+    trainer = any_size_view(model) if len(sides) > 1 else model
+
+    n = len(labels)
+    mean, std = pre[variant.resolution].mean[0], pre[variant.resolution].std[0]
+    per_side = [_dataset(train_sets[r].pixels, labels, cfg, mean, std) for r in sides]
+    # Round robin over the sides: every side gets the same number of steps, each step one side.
+    ds = tf.data.Dataset.choose_from_datasets(per_side, tf.data.Dataset.range(len(sides)).repeat())
+    steps_per_epoch = n // cfg.batch_size
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps_per_epoch * cfg.epochs,
+                                                      alpha=0.01)
+    trainer.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay) if cfg.weight_decay
         else keras.optimizers.Adam(schedule),
         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
     )
-    model.fit(ds, epochs=cfg.epochs, verbose=1)
+    trainer.fit(ds.prefetch(tf.data.AUTOTUNE), epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, verbose=1)
 
     rng = np.random.default_rng(cfg.seed)
     bn_index = rng.choice(n, size=min(n, cfg.bn_batches * cfg.batch_size), replace=False)
-    reestimate_batchnorm(model, (pre.normalize(train_set.pixels[bn_index[i:i + cfg.batch_size]])
-                                 for i in range(0, len(bn_index), cfg.batch_size)))
-    top1 = evaluate_top1(model, test_set.pixels, test_set.labels, pre.normalize)
+    bns = build.batchnorm_layers(model)
+    statistics, top1 = {}, {}
+    for r in sides:
+        reestimate_batchnorm(trainer, (pre[r].normalize(train_sets[r].pixels[bn_index[i:i + cfg.batch_size]])
+                                       for i in range(0, len(bn_index), cfg.batch_size)))
+        for i, layer in enumerate(bns):
+            statistics[f"{r}/{i}/mean"] = np.asarray(layer.moving_mean)
+            statistics[f"{r}/{i}/variance"] = np.asarray(layer.moving_variance)
+        test = task.labeled_images("test", r)
+        top1[r] = evaluate_top1(trainer, test.pixels, test.labels, pre[r].normalize)
+        log.info("%s at %d px: float top-1 %.2f %% on %d test images", variant.name, r, 100 * top1[r], len(test.labels))
     seconds = time.time() - start
-    log.info("%s: float top-1 %.2f %% on %d test images (%.0f s)", variant.name, 100 * top1, len(test_set.labels), seconds)
 
     checkpoint = Path(out_dir) / f"{variant.name}.weights.h5"
-    weights_only = build.mobilenet(variant.alpha, variant.resolution, task.num_classes)  # no optimizer state
-    weights_only.set_weights(model.get_weights())
+    weights_only = build.mobilenet(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)
+    weights_only.set_weights(model.get_weights())  # no optimizer state
+    for i, layer in enumerate(build.batchnorm_layers(weights_only)):
+        layer.moving_mean.assign(statistics[f"{variant.resolution}/{i}/mean"])
+        layer.moving_variance.assign(statistics[f"{variant.resolution}/{i}/variance"])
+    if len(sides) > 1:
+        with atomic_path(build.batchnorm_file(checkpoint)) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **statistics)
     with atomic_path(checkpoint) as tmp:
         weights_only.save_weights(tmp)
     record = write_json(checkpoint.with_name(f"{variant.name}.json"), {
         "arch": variant.arch, "alpha": variant.alpha, "resolution": variant.resolution,
-        "task": task.slug, "classes": list(task.class_names),
-        "test_top1": top1, "test_images": int(len(test_set.labels)), "train_images": int(n),
-        "dataset_source": train_set.source, "config": asdict(cfg), "seconds": round(seconds, 1),
-        "parameters": int(model.count_params()), "tensorflow": tf.__version__, "keras": keras.__version__,
+        "resolutions": list(sides), "task": task.slug, "classes": list(task.class_names),
+        "test_top1": top1[variant.resolution], "test_images": int(len(test.labels)), "train_images": int(n),
+        "accuracy_by_resolution": {str(r): top1[r] for r in sides},
+        "dataset_source": train_sets[variant.resolution].source, "config": asdict(cfg), "seconds": round(seconds, 1),
+        "parameters": int(weights_only.count_params()), "tensorflow": tf.__version__, "keras": keras.__version__,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "preprocessing": pre.to_dict(),
+        "preprocessing": pre[variant.resolution].to_dict(),
     })
     if cfg.resolution_sweep:
-        accuracy_by_resolution(checkpoint, task)
-    return TrainResult(checkpoint, record, top1, seconds)
+        others = [r for r in RESOLUTIONS if r not in sides]
+        accuracy_by_resolution(checkpoint, task, others, limit=500)
+    return TrainResult(checkpoint, record, top1[variant.resolution], seconds)

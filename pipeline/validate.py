@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from calibration.preprocessing import Preprocessing
 from calibration.tasks import LabeledImages, Task, imagenet_folder
 from pipeline import runtimes
 from pipeline.artifacts import write_json
@@ -56,6 +57,7 @@ class ValidationConfig:
     seed: int = 0
     eval_dir: str | None = None  # ImageNet-val style folder for TASK=imagenet
     gates: Gates = Gates()
+    threads: int = 2  # per runtime; a sweep worker gets its share of the cores
 
     def __post_init__(self):
         if self.limit is not None and self.limit < 1:
@@ -102,31 +104,53 @@ def _diagnosis(variant_dir: Path, manifest: dict, rows: list[dict]) -> dict | No
     return diagnosis
 
 
-def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationConfig()) -> ValidationResult:
-    """Run the float model and every artifact of the manifest on the held-out images; write validation.json."""
+def _reusable(previous: dict | None, images: LabeledImages, cfg: ValidationConfig) -> dict[str, dict]:
+    """Rows of an earlier validation.json measured on the same images with the same gates, by artifact sha256."""
+    if not previous or previous.get("images_sha256") != images.digest or previous.get("gates") != asdict(cfg.gates):
+        return {}
+    return {row["sha256"]: row for row in previous.get("artifacts", []) if row.get("sha256")}
+
+
+def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationConfig(),
+             reuse: dict | None = None) -> ValidationResult:
+    """Run the float model and every artifact of the manifest on the held-out images; write validation.json.
+
+    `reuse`: an earlier validation.json of this folder (the sweep passes it when the validation code and
+    settings are unchanged); an artifact whose sha256 it already measured on the same images keeps its row.
+    """
     variant_dir = Path(variant_dir)
     manifest = read_manifest(variant_dir)
     if manifest is None or not (variant_dir / FLOAT_MODEL).is_file():
         raise PipelineError(f"expected a converted variant folder (manifest.json, {FLOAT_MODEL}), received {variant_dir}")
     resolution = manifest["variant"]["resolution"]
     images = held_out_images(task, resolution, cfg)
-    pixels, normalize = images.pixels, task.preprocessing(resolution).normalize
+    # The variant's own recorded contract: V3 models take 0..255 pixels, V1/V2 [-1, 1].
+    pixels, normalize = images.pixels, Preprocessing.from_dict(manifest["preprocessing"]).normalize
     labels = images.labels
     labelled = labels is not None
 
-    with tqdm(total=len(pixels) * (1 + len(manifest["artifacts"])), desc=f"validate {variant_dir.name}",
+    known = _reusable(reuse, images, cfg)
+    todo = [e for e in manifest["artifacts"] if e["sha256"] not in known]
+    with tqdm(total=len(pixels) * (1 + len(todo)), desc=f"validate {variant_dir.name}",
               unit="img", leave=False) as bar:
         reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), pixels, normalize, bar)
         rows = []
         for entry in manifest["artifacts"]:
-            model = runtimes.load(variant_dir / entry["file"], cfg.batch)
+            if entry["sha256"] in known:
+                rows.append({**known[entry["sha256"]], "file": entry["file"]})
+                continue
+            model = runtimes.load(variant_dir / entry["file"], cfg.batch, cfg.threads)
             probs = runtimes.predict(model, pixels, normalize, bar)
             metrics = drift_metrics(reference, probs, labels)
             gate = cfg.gates.check(entry["precision"], metrics, labelled)
             # Per-tensor int8 exists to show the collapse, so it is reported but does not fail the run.
             gate["enforced"] = entry.get("per_channel") is not False
             rows.append({"file": entry["file"], "format": entry["format"], "precision": entry["precision"],
-                         "per_channel": entry.get("per_channel"), "metrics": metrics, "gate": gate})
+                         "per_channel": entry.get("per_channel"), "sha256": entry["sha256"], "metrics": metrics,
+                         "gate": gate})
+    if known:
+        log.info("validate %s: %d artifact(s) measured, %d unchanged since the last validation", variant_dir.name,
+                 len(todo), len(rows) - len(todo))
 
     failures = tuple(
         f"{r['file']}: {r['gate']['rule'].split()[0]} = {r['gate']['value']:.4g}, expected {' '.join(r['gate']['rule'].split()[1:])}"

@@ -1,9 +1,11 @@
 """Benchmark every artifact of a variant on this machine with the standalone runner."""
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from pipeline.artifacts import write_json
@@ -15,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str = "auto", runs: int = 100,
-                min_seconds: float = 0.0, profile: str | None = None) -> Path:
+                min_seconds: float = 0.0, profile: str | None = None, only: Collection[str] | None = None) -> Path:
     """Run benchmarks/runner.py (with this python) on the variant's .tflite and .onnx files.
 
     Args:
@@ -26,6 +28,8 @@ def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str =
         runs only the artifacts of its format.
       runs, min_seconds: timed runs after the warm-up, and a minimum timed duration.
       profile: a device profile name or .toml path (threads, runtime preference, warm-up).
+      only: file names to measure; the other artifacts keep their results from the existing
+        benchmark-local.json (the sweep re-measures only what changed). None: every artifact.
     Returns: variant_dir/benchmark-local.json, written atomically with "target": "local".
     """
     variant_dir = Path(variant_dir)
@@ -39,6 +43,11 @@ def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str =
     preference = prof.runtimes if prof else plan.DEFAULT_PREFERENCE
     warmup = prof.warmup if prof else 10
     artifacts = plan.artifacts_of(variant_dir)
+    kept = _kept_results(variant_dir, artifacts, only)
+    if only is not None:
+        artifacts = [a for a in artifacts if a.name in set(only)]
+        if not artifacts:
+            raise PipelineError(f"expected {', '.join(sorted(only)) or 'a file'} in {variant_dir}, received no such artifact")
     if not plan.RUNNER.is_file():
         raise PipelineError(f"expected the runner at {plan.RUNNER}, received no such file")
 
@@ -52,9 +61,25 @@ def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str =
         reports.append(plan.parse_report(_run([sys.executable, str(plan.RUNNER), *argv], f"the runner ({run.runtime})"),
                                          "this machine"))
     extra = {"profile": prof.name} if prof else {}
-    path = write_json(variant_dir / "benchmark-local.json", plan.merge_reports(reports, "local", **extra))
+    merged = plan.merge_reports(reports, "local", **extra)
+    if only is not None:
+        merged["results"] = sorted(kept + merged["results"], key=lambda r: r["model"])
+    path = write_json(variant_dir / "benchmark-local.json", merged)
     log.info("wrote %s", path)
     return path
+
+
+def _kept_results(variant_dir: Path, artifacts: list[Path], only: Collection[str] | None) -> list[dict]:
+    """With `only`: the earlier results of the artifacts that are not re-measured and still exist."""
+    previous = variant_dir / "benchmark-local.json"
+    if only is None or not previous.is_file():
+        return []
+    try:
+        results = json.loads(previous.read_text()).get("results", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    present = {a.name for a in artifacts} - set(only)
+    return [r for r in results if isinstance(r, dict) and r.get("model") in present]
 
 
 def _run(argv: list[str], what: str) -> str:

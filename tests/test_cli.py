@@ -14,7 +14,7 @@ from conftest import error_line, run_cli
     (["--res", "31"], "expected resolution >= 32"),
     (["--res", "big"], "expected RES to be an integer"),
     (["--rho", "1.2"], "expected RHO in (0, 1], received RHO='1.2'"),
-    (["--alpha", "0.6", "--weights", "imagenet", "--task", "imagenet"], "for ImageNet weights, received alpha=0.6"),
+    (["--alpha", "0.6", "--weights", "imagenet", "--task", "imagenet"], "for MobileNet V1 ImageNet weights, received alpha=0.6"),
     (["--task", "/no/such/folder"], "expected TASK to be 'imagenet', 'fashion-mnist' or a folder"),
     (["--weights", "/no/such.weights.h5", "--task", "fashion-mnist"], "expected WEIGHTS to be imagenet, random"),
     (["--formats", "fp64", "--task", "fashion-mnist"], "expected formats among"),

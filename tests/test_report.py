@@ -91,6 +91,85 @@ def write_variant(out: Path, alpha: float, float_top1: float, scale: float, mult
     return folder
 
 
+SWEEP_KINDS = ("fp32.tflite", "fp16.tflite", "int8.tflite", "fp32.onnx")
+PREFIX = {"v1": "mobilenet", "v2": "mobilenet_v2", "v3-small": "mobilenet_v3_small"}
+
+
+def write_sweep_variant(out: Path, arch: str, alpha: float, side: int, kinds=SWEEP_KINDS, fails: tuple = ()) -> Path:
+    """One variant of a sweep grid with plausible figures: accuracy rises with width and side, latency with
+    Mult-Adds (the pipeline's own cost model), int8 is faster and slightly less accurate."""
+    from pipeline.cost import cost_table
+
+    name = f"{PREFIX[arch]}_{alpha:.2f}_{side}"
+    folder = out / TASK / name
+    folder.mkdir(parents=True)
+    table = cost_table(alpha, side, 10, arch)
+    mult_adds, params = table.total_mult_adds, table.total_params
+    float_top1 = 0.80 + 0.06 * alpha + 0.05 * side / 224 + {"v1": 0.0, "v2": 0.012, "v3-small": -0.01}[arch]
+    (folder / "model.keras").write_bytes(b"k" * (params * 4 // 100))
+    artifacts, checked, results = [], [], []
+    for i, kind in enumerate(kinds):
+        fmt, precision, per_channel, _, points, agree, kl, sqnr = KINDS[kind]
+        points += 0.4 * ((alpha * 100 + side + 7 * i) % 5 - 2) / 2  # deterministic "noise"
+        if kind in fails:
+            points = 2.5
+        size = params * (1 if precision == "int8" else 2 if precision == "fp16" else 4)
+        entry = {"file": f"{name}_{kind}", "format": fmt, "precision": precision, "bytes": size,
+                 "sha256": "0" * 64, "per_channel": per_channel}
+        artifacts.append(entry)
+        rule = "top1_drop_points <= 1.0" if precision == "int8" else "top1_agreement >= 0.995"
+        passed = points <= 1.0 if precision == "int8" else True
+        checked.append({"file": entry["file"], "format": fmt, "precision": precision, "per_channel": per_channel,
+                        "sha256": "0" * 64,
+                        "metrics": {"top1": round(float_top1 - points / 100, 4), "top5": 0.998,
+                                    "top1_drop_points": points, "top1_agreement": agree, "kl_mean": kl,
+                                    "sqnr_db": sqnr, "max_abs_diff": 0.3, "mean_abs_diff": 0.002},
+                        "gate": {"rule": rule, "value": points if precision == "int8" else agree, "passed": passed,
+                                 "enforced": True}})
+        speed = {"fp32": 1.0, "fp16": 1.05, "int8": 0.55}[precision] * (1.2 if fmt == "onnx" else 1.0)
+        results.append({"model": entry["file"], "bytes": size, "threads": 2, "runs": 100,
+                        "runtime": "onnxruntime" if fmt == "onnx" else "litert-compiled",
+                        "latency_ms": {"p50": round(0.05 + speed * mult_adds / 2.5e8, 4), "p90": 1.0},
+                        "thermal": {"throttled": False}})
+    variant = {"arch": arch, "name": name, "alpha": alpha, "resolution": side, "task": TASK, "classes": 10}
+    (folder / "manifest.json").write_text(json.dumps({"schema": 1, "variant": variant, "artifacts": artifacts}))
+    (folder / "cost.json").write_text(json.dumps({"total_mult_adds": mult_adds, "total_params": params}))
+    (folder / "validation.json").write_text(json.dumps({
+        "variant": name, "task": TASK, "images": 1000, "labelled": True, "source": "fashion-mnist test split",
+        "float": {"top1": round(float_top1, 4), "top5": 0.999}, "artifacts": checked,
+        "passed": all(c["gate"]["passed"] for c in checked)}))
+    (folder / "benchmark-local.json").write_text(json.dumps({
+        "target": "local", "host": {"machine": "x86_64", "cpu": "Xeon", "cores": 2, "os": "Debian 12"},
+        "results": results}))
+    return folder
+
+
+def write_sweep(out: Path, archs=("v1",), alphas=(0.25, 0.5, 0.75, 1.0), sides=(128, 160, 192, 224),
+                failed: tuple = ()) -> Path:
+    """A sweep's OUT: every variant of the grid and the OUT/sweep.json the sweep writes."""
+    records = []
+    for arch in archs:
+        for alpha in alphas:
+            for side in sides:
+                name = f"{PREFIX[arch]}_{alpha:.2f}_{side}"
+                error = "expected weights of MobileNet V1 alpha=0.5, received x.weights.h5 that does not fit" \
+                    if name in failed else None
+                if not error:
+                    write_sweep_variant(out, arch, alpha, side, fails=("int8.tflite",) if (alpha, side) == (0.5, 160) else ())
+                records.append({"variant": name, "arch": arch, "alpha": alpha, "resolution": side,
+                                "folder": f"{TASK}/{name}", "ok": not error, "failed_step": error and "convert",
+                                "error": error})
+    (out / "sweep.json").write_text(json.dumps({
+        "schema": 1, "task": TASK, "weights": "reference",
+        "grid": {"archs": list(archs), "alphas": list(alphas), "resolutions": list(sides),
+                 "formats": ["fp32", "fp16", "int8", "onnx"]},
+        "validation": {"limit": 1000, "seed": 0}, "calibration": {"count": 200, "seed": 0, "folder": None},
+        "benchmark": {"enabled": True, "target": "local", "threads": None, "runs": 100, "serial": True,
+                      "note": "benchmarks ran one variant at a time", "cores": 2, "load_1min_before": 0.2},
+        "variants": records}))
+    return out
+
+
 def write_checkpoints(root: Path) -> Path:
     folder = root / TASK
     folder.mkdir(parents=True)

@@ -41,3 +41,33 @@ def test_batchnorm_reestimation_replaces_initial_statistics():
     reestimate_batchnorm(model, iter(x))
     assert not np.allclose(bn.moving_variance.numpy(), 1.0)
     assert bn.momentum == 0.99  # restored afterwards
+
+
+def test_multi_resolution_training_stores_statistics_per_side(tmp_path):
+    """Steps cycle through the sides; each side gets its own BatchNorm statistics, applied by the build stage."""
+    from pipeline import build
+
+    task = _folder_task(tmp_path / "classes", per_class=40)
+    variant = Variant(0.5, 48, str(tmp_path / "classes"), "random", "v3-small")
+    result = train(variant, task, TrainConfig(epochs=2, batch_size=16, bn_batches=2, resolutions=(32, 48),
+                                              resolution_sweep=False), tmp_path / "ckpt")
+    record = json.loads(result.record.read_text())
+    assert record["arch"] == "v3-small" and record["resolutions"] == [32, 48]
+    assert set(record["accuracy_by_resolution"]) == {"32", "48"}
+    assert record["preprocessing"]["mean"] == [0.0] * 3  # V3 trains on 0..255 pixels
+    with np.load(build.batchnorm_file(result.checkpoint)) as stats:
+        assert {"32/0/mean", "48/0/variance"} <= set(stats.files)
+        at_32 = stats["32/0/mean"]
+    model = build.build_model(Variant(0.5, 32, variant.task, str(result.checkpoint), "v3-small"), 2)
+    np.testing.assert_array_equal(build.batchnorm_layers(model)[0].moving_mean.numpy(), at_32)
+
+
+def test_training_side_must_be_among_the_resolutions(tmp_path):
+    import pytest
+
+    from pipeline.errors import PipelineError
+
+    task = _folder_task(tmp_path / "classes", per_class=10)
+    with pytest.raises(PipelineError, match=r"expected RES among the training resolutions \(32, 48\), received RES=64"):
+        train(Variant(0.25, 64, str(tmp_path / "classes"), "random"), task,
+              TrainConfig(epochs=1, resolutions=(32, 48)), tmp_path / "ckpt")

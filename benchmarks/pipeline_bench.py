@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Benchmarks of the pipeline itself: how long sweeps take on this machine, and what running in parallel buys.
+
+    python benchmarks/pipeline_bench.py                     # every figure (the paper's 4 x 4 grid: ~15 min here)
+    python benchmarks/pipeline_bench.py --skip-grid         # one variant and the speed-up only (a few minutes)
+    python benchmarks/pipeline_bench.py --alphas "0.25 0.5" --resolutions "128 160"   # a smaller grid
+
+Figures, each from an empty output folder (nothing to skip) unless said otherwise:
+  1. one variant with every format of the sweep (alpha 1.0 at 224 px: the grid's largest)
+  2. the grid (default the paper's alphas x 128-224 px, FORMATS fp32 fp16 int8 onnx, validation on 1,000
+     images, benchmarks on), with the default executor; then the same sweep again, which has nothing to redo
+  3. the speed-up of the default executor (one job per core, one thread each) over one worker that has every
+     core, on a small grid run both ways here
+
+TASK=fashion-mnist with its reference weights: offline, real conversions and real validation. At 128-224 px
+those checkpoints (trained at 32-64 px) are near chance, which changes no work: these are timings only.
+Printed as a table (and as JSON with --json); wall times include the serial benchmark phase and the report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.sweep import PAPER_RESOLUTIONS, SweepConfig, parse_values, run_sweep  # noqa: E402
+from pipeline.validate import Gates, ValidationConfig  # noqa: E402
+
+TASK = "fashion-mnist"
+# Timing only: near-chance accuracy at 128-224 px would fail the int8 gate, which is not what is measured here.
+OPEN = Gates(fp32_agreement=0.0, fp16_agreement=0.0, int8_drop_points=100.0, int8_agreement=0.0)
+
+
+def timed_sweep(out: Path, alphas, resolutions, formats, limit: int, **options) -> dict:
+    """One sweep into `out`; its wall time, phases and how many variants it did."""
+    cfg = SweepConfig(task=TASK, alphas=tuple(alphas), resolutions=tuple(resolutions), formats=tuple(formats),
+                      out=out, validation=ValidationConfig(limit=limit, gates=OPEN), **options)
+    start = time.perf_counter()
+    result = run_sweep(cfg, progress=False)
+    seconds = time.perf_counter() - start
+    failed = [f"{o.variant.name}: {o.error}" for o in result.failed]
+    if failed:
+        raise PipelineError("expected every variant to finish, received " + "; ".join(failed))
+    return {"seconds": round(seconds, 1), "variants": len(result.outcomes), "workers": result.workers,
+            "threads": result.threads, "phases": result.phases,
+            "redone": sum(not o.unchanged for o in result.outcomes)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--alphas", default="0.25 0.5 0.75 1.0", help="grid of figure 2 (default the paper's)")
+    p.add_argument("--resolutions", default=" ".join(map(str, PAPER_RESOLUTIONS)), help="grid of figure 2")
+    p.add_argument("--formats", default="fp32 fp16 int8 onnx")
+    p.add_argument("--limit", type=int, default=1000, help="validation images per variant (default 1000)")
+    p.add_argument("--speedup-grid", default="0.25 0.5 x 128 160", help="alphas x resolutions of figure 3")
+    p.add_argument("--skip-grid", action="store_true", help="skip figure 2 (the long one)")
+    p.add_argument("--skip-one", action="store_true", help="skip figure 1")
+    p.add_argument("--skip-speedup", action="store_true", help="skip figure 3")
+    p.add_argument("--keep", type=Path, default=None, help="keep the output folders here (default: a temporary one)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    try:
+        alphas = parse_values(args.alphas, "ALPHAS")
+        sides = parse_values(args.resolutions, "RESOLUTIONS", int)
+        formats = parse_values(args.formats, "FORMATS", str)
+        small_alphas, _, small_sides = args.speedup_grid.partition("x")
+        small = parse_values(small_alphas, "ALPHAS"), parse_values(small_sides, "RESOLUTIONS", int)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    root = args.keep or Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    figures = {"cores": os.cpu_count(), "load_1min_at_start": round(os.getloadavg()[0], 2), "task": TASK,
+               "formats": list(formats), "validation_images": args.limit}
+    try:
+        if not args.skip_one:
+            figures["one_variant"] = {"grid": "1.0 x 224", **timed_sweep(root / "one", (1.0,), (224,), formats, args.limit)}
+        if not args.skip_grid:
+            grid = timed_sweep(root / "grid", alphas, sides, formats, args.limit)
+            again = timed_sweep(root / "grid", alphas, sides, formats, args.limit)
+            figures["grid"] = {"grid": f"{' '.join(map(str, alphas))} x {' '.join(map(str, sides))}", **grid,
+                               "second_run_seconds": again["seconds"], "second_run_redone": again["redone"]}
+        if not args.skip_speedup:
+            one = timed_sweep(root / "serial", *small, formats, args.limit, workers=1)
+            parallel = timed_sweep(root / "parallel", *small, formats, args.limit)
+            figures["speedup"] = {
+                "grid": args.speedup_grid, "one_worker": one, "parallel": parallel,
+                "speedup_total": round(one["seconds"] / parallel["seconds"], 2),
+                "speedup_convert_validate": round(one["phases"]["convert+validate"]
+                                                  / parallel["phases"]["convert+validate"], 2)}
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    figures["load_1min_at_end"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(figures, indent=2) if args.json else table(figures))
+    return 0
+
+
+def table(f: dict) -> str:
+    def phases(r):
+        return ", ".join(f"{k} {v:.0f} s" for k, v in r["phases"].items())
+
+    lines = [f"pipeline benchmark: {f['task']}, formats {' '.join(f['formats'])}, validation on "
+             f"{f['validation_images']} images, {f['cores']} cores; 1-min load {f['load_1min_at_start']} at start, "
+             f"{f['load_1min_at_end']} at end"]
+    if "one_variant" in f:
+        r = f["one_variant"]
+        lines.append(f"one variant ({r['grid']}, every format):  {r['seconds']:7.1f} s   ({phases(r)})")
+    if "grid" in f:
+        r = f["grid"]
+        lines.append(f"grid {r['grid']} ({r['variants']} variants, {r['workers']} workers x {r['threads']} thread): "
+                     f"{r['seconds']:7.1f} s = {r['seconds'] / 60:.1f} min   ({phases(r)})")
+        lines.append(f"  the same sweep again: {r['second_run_seconds']:.1f} s, {r['second_run_redone']} variants redone")
+    if "speedup" in f:
+        s = f["speedup"]
+        one, par = s["one_worker"], s["parallel"]
+        lines.append(f"speed-up on {s['grid']} ({par['variants']} variants): 1 worker x {one['threads']} threads "
+                     f"{one['seconds']:.1f} s, {par['workers']} workers x {par['threads']} thread "
+                     f"{par['seconds']:.1f} s -> x{s['speedup_total']} overall, x{s['speedup_convert_validate']} "
+                     f"on convert + validate ({one['phases']['convert+validate']:.0f} s vs "
+                     f"{par['phases']['convert+validate']:.0f} s)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Where a sweep's jobs run: worker processes on this machine, or Ray tasks (a local instance or a cluster).
+
+Both run the same function, `pipeline.sweep_jobs.run_job`, on the same picklable Job, so the files they
+write are the same. The sweep drives either through four calls: `submit`, `wait`, `result`, `close`.
+
+- process: a `ProcessPoolExecutor` with the 'spawn' start method (TensorFlow's runtime does not survive
+  fork). Each worker keeps TensorFlow and OpenMP to `threads` threads and, when workers × threads fit the
+  cores, is pinned to its own cores: libraries that size their pools by the core count (onnxruntime's
+  calibration sessions) then share those cores instead of oversubscribing the others. A worker process
+  that dies (a converter's segfault) breaks the pool; the jobs it took down are run again, each alone in
+  a fresh process, so only the job that kills its process fails.
+- ray: `ray.init(address=RAY_ADDRESS or None)` — a local instance sized workers × threads CPUs, or the
+  cluster at RAY_ADDRESS, whose nodes need the project installed and OUT on a shared filesystem. A task
+  asks for `threads` CPUs; Ray runs as many at once as the cluster has CPUs for.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from pipeline.errors import PipelineError
+from pipeline.sweep_jobs import Job, JobResult, limit_threads, run_job
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("process", "ray")
+RAY_OBJECT_STORE_BYTES = 200 * 2 ** 20  # jobs pass small records; the files stay on disk
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _init_worker(threads: int, slots, pin: bool) -> None:
+    os.environ["TQDM_DISABLE"] = "1"  # progress bars of the stages would only land in the job's log
+    if pin:
+        slot = slots.get()
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cores[slot * threads:(slot + 1) * threads])
+    limit_threads(threads)
+
+
+class ProcessExecutor:
+    name = "process"
+
+    def __init__(self, workers: int, threads: int):
+        self.workers, self.threads, self.capacity = workers, threads, workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._owner: dict[Future, ProcessPoolExecutor] = {}  # the pool each job went to
+
+    def _new_pool(self, workers: int, pin: bool) -> ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("spawn")
+        slots = ctx.Queue()
+        for i in range(workers):
+            slots.put(i)
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(self.threads, slots, pin))
+
+    def submit(self, job: Job) -> Future:
+        if job.attempt > 1:  # after a crash: alone in a fresh process, so that it cannot take others down
+            pool = self._new_pool(1, pin=False)
+        else:
+            if self._pool is None:
+                pin = self.workers > 1 and self.workers * self.threads <= usable_cores()
+                self._pool = self._new_pool(self.workers, pin)
+            pool = self._pool
+        future = pool.submit(run_job, job)
+        self._owner[future] = pool
+        return future
+
+    def wait(self, handles: list) -> list:
+        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, handle: Future, job: Job) -> JobResult:
+        pool = self._owner.pop(handle, None)
+        try:
+            return handle.result()
+        except BrokenProcessPool:
+            if pool is self._pool:
+                self._pool = None  # the next submit starts a fresh pool
+            return JobResult.failed(job, "the worker process died (killed, out of memory or a crash in native "
+                                         "code); see the variant's sweep.log", crashed=True)
+        except Exception as exc:  # e.g. a result that could not be sent back
+            return JobResult.failed(job, f"{type(exc).__name__}: {exc}")
+        finally:
+            if pool is not None and pool is not self._pool and pool not in self._owner.values():
+                pool.shutdown(wait=False)  # a broken pool, or a one-job pool, with nothing left in it
+
+    def close(self, cancel: bool = False) -> None:
+        for pool in {id(p): p for p in [self._pool, *self._owner.values()] if p is not None}.values():
+            pool.shutdown(wait=True, cancel_futures=cancel)
+        self._pool, self._owner = None, {}
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, workers: int, threads: int, address: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise PipelineError("expected Ray for EXECUTOR=ray, received no module named 'ray'; fix: "
+                                "pip install 'mobilenet-edge[ray]' (or make setup-ray)") from None
+        self._ray, self.threads = ray, threads
+        self._started = not ray.is_initialized()
+        if self._started:
+            common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            try:
+                if address:
+                    ray.init(address=address, **common)
+                else:  # a local instance sized like the process executor
+                    ray.init(address="local", num_cpus=workers * threads,
+                             object_store_memory=RAY_OBJECT_STORE_BYTES, **common)
+            except Exception as exc:
+                raise PipelineError(f"expected a Ray instance at {address or 'this machine (local)'}, received "
+                                    f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+        cpus = ray.cluster_resources().get("CPU", threads)
+        self.workers = self.capacity = max(1, int(cpus // threads))
+        self.address = address or "local"
+        env = {"TQDM_DISABLE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        # No retries by Ray: the sweep runs a job whose worker died once more itself, as for processes.
+        self._remote = ray.remote(run_job).options(num_cpus=threads, max_retries=0,
+                                                   runtime_env={"env_vars": env})
+        log.info("ray: %s, %g CPUs, %d task(s) at a time", self.address, cpus, self.capacity)
+
+    def submit(self, job: Job):
+        return self._remote.remote(job)
+
+    def wait(self, handles: list) -> list:
+        done, _ = self._ray.wait(handles, num_returns=1)
+        return done
+
+    def result(self, handle, job: Job) -> JobResult:
+        try:
+            return self._ray.get(handle)
+        except self._ray.exceptions.RayError as exc:  # the task's worker process died
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            return JobResult.failed(job, f"the Ray task failed: {first}", crashed=True)
+
+    def close(self, cancel: bool = False) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+def make_executor(name: str, workers: int, threads: int, address: str | None = None):
+    """The executor `name` ("process" or "ray")."""
+    if name == "process":
+        return ProcessExecutor(workers, threads)
+    if name == "ray":
+        return RayExecutor(workers, threads, address)
+    raise PipelineError(f"expected EXECUTOR to be one of {', '.join(EXECUTORS)}, received EXECUTOR={name!r}")

@@ -1,0 +1,629 @@
+"""The sweep: every variant of ARCHS × ALPHAS × RESOLUTIONS in FORMATS, built, converted, validated,
+benchmarked and reported — in parallel, incrementally, on worker processes or on Ray.
+
+Steps (numbered in `run_sweep`):
+  1. plan: the grid, each variant's content keys and what is stale (pipeline.sweep_state); nothing runs yet
+  2. convert + validate, in parallel: per variant the recipe (`export_variant`) for the stale formats only,
+     then `validate` for the artifacts it has not measured — jobs on worker processes or Ray tasks, the
+     largest variants first; a failing job fails its variant, the others go on
+  3. benchmark, one variant at a time on this machine after step 2, so that no sweep work competes with the
+     latency measurement (only artifacts whose sha256 changed are measured again)
+  4. record and report: OUT/sweep.json (grid, settings, which variants failed and why) and OUT/report.*,
+     rewritten only when one of their inputs changed
+
+State lives beside the artifacts (`<variant>/sweep-state.json`, written after each finished step), so an
+interrupted sweep resumes with the first unfinished step and a second sweep over the same inputs does nothing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from calibration.tasks import Task, resolve_task
+from pipeline import sweep_state as state_
+from pipeline.artifacts import sha256_file, write_json
+from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant
+from pipeline.errors import PipelineError
+from pipeline.executors import EXECUTORS, make_executor, usable_cores
+from pipeline.recipe import RecipeConfig, ensure_writable, needs_calibration, variant_dir
+from pipeline.sweep_jobs import LOG, Job, JobResult
+from pipeline.validate import FLOAT_MODEL, VALIDATION, ValidationConfig
+
+log = logging.getLogger(__name__)
+
+PAPER_RESOLUTIONS = (128, 160, 192, 224)
+DEFAULT_FORMATS = ("fp32", "fp16", "int8", "onnx")
+SWEEP_RECORD = "sweep.json"
+LOCK = ".sweep.lock"
+BENCHMARK = "benchmark-local.json"
+STEPS = ("convert", "validate", "benchmark")
+BENCH_NOTE = ("benchmarks ran one variant at a time on this machine after every build, conversion and validation "
+              "had finished, so no sweep work competed with them for the CPU")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid and how to run it. `resolutions` None: the task's grid (see `default_resolutions`)."""
+
+    task: str = "fashion-mnist"
+    archs: tuple[str, ...] = ("v1",)
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    resolutions: tuple[int, ...] | None = None
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    weights: str | None = None  # None: the task's default (reference | imagenet | random)
+    out: Path = Path("artifacts")
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    opset: int = 17
+    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=1000))
+    bench: bool = True
+    bench_threads: int | None = None  # None: the runner's default, every core
+    bench_runs: int = 100
+    executor: str = "process"
+    workers: int | None = None  # None: min(cores // threads, variants)
+    threads: int | None = None  # per worker; None: 1 (measured: see README "Sweeps")
+    ray_address: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise PipelineError(f"expected FORMATS among {' '.join(FORMATS)}, received {' '.join(bad) or 'none'}")
+        if self.executor not in EXECUTORS:
+            raise PipelineError(f"expected EXECUTOR to be one of {', '.join(EXECUTORS)}, received EXECUTOR={self.executor!r}")
+        for name in ("workers", "threads", "bench_threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise PipelineError(f"expected {name.upper()} >= 1, received {name.upper()}={value!r}")
+        if not isinstance(self.bench_runs, int) or self.bench_runs < 1:
+            raise PipelineError(f"expected RUNS >= 1, received RUNS={self.bench_runs!r}")
+        for name in ("archs", "alphas"):
+            if not getattr(self, name):
+                raise PipelineError(f"expected {name.upper()} to list at least one value, received none")
+        if self.resolutions is not None and not self.resolutions:
+            raise PipelineError("expected RESOLUTIONS to list at least one value, received none")
+
+
+def parse_values(text: str, what: str, kind=float) -> tuple:
+    """'0.25 0.5' or '0.25,0.5' -> (0.25, 0.5), duplicates dropped; PipelineError naming `what` otherwise."""
+    values = str(text).replace(",", " ").split()
+    if not values:
+        raise PipelineError(f"expected {what} to list at least one value, received {what}={text!r}")
+    try:
+        return tuple(dict.fromkeys(kind(v) for v in values))
+    except ValueError:
+        noun = "numbers" if kind is float else "whole numbers" if kind is int else "values"
+        raise PipelineError(f"expected {what} to be {noun} separated by spaces, received {what}={text!r}") from None
+
+
+def default_resolutions(task: Task, archs, alphas) -> tuple[int, ...]:
+    """The paper's 128-224 grid; for Fashion-MNIST the sides its reference checkpoints were trained at.
+
+    A network trained on 64 px garments is at chance at 128-224 px (the report's checkpoint table shows it),
+    so the reference task's grid is what its checkpoints know (their records' "resolutions").
+    """
+    if task.kind != "fashion-mnist":
+        return PAPER_RESOLUTIONS
+    from pipeline import build
+
+    records = build.reference_records(task.kind)
+    chosen = [r for r in records if r.get("arch", "v1") in archs and float(r["alpha"]) in alphas] or records
+    sides = sorted({int(s) for r in chosen for s in build.trained_resolutions(r)})
+    return tuple(sides) or PAPER_RESOLUTIONS
+
+
+def grid(cfg: SweepConfig) -> tuple[Task, list[Variant]]:
+    """Every variant of the grid, checked (bad alpha, side or arch: PipelineError before any work)."""
+    task = resolve_task(cfg.task)
+    weights = cfg.weights or task.default_weights
+    if weights not in ("imagenet", "random", "reference") and not Path(weights).is_file():
+        raise PipelineError(f"expected WEIGHTS to be imagenet, random, reference or an existing file, received {weights!r}")
+    sides = cfg.resolutions or default_resolutions(task, cfg.archs, cfg.alphas)
+    variants = [Variant(alpha=a, resolution=r, task=cfg.task, weights=weights, arch=arch)
+                for arch in cfg.archs for a in cfg.alphas for r in sides]
+    return task, list({v.name: v for v in variants}.values())
+
+
+# ---------------------------------------------------------------------------------------------------- results
+
+@dataclass
+class Outcome:
+    """One variant's sweep: what each step did (or "unchanged"), and why it failed if it did."""
+
+    variant: Variant
+    folder: Path
+    steps: dict = field(default_factory=lambda: {s: "—" for s in STEPS})
+    error: str | None = None
+    failed_step: str | None = None
+    gate_failures: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.ok and all(s == "unchanged" for s in self.steps.values() if s != "—")
+
+    def fail(self, step: str, error: str) -> None:
+        self.error, self.failed_step, self.steps[step] = error, step, "FAILED"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / LOG
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    outcomes: tuple[Outcome, ...]
+    report: Path | None  # OUT/report.html (None: no variant has a manifest yet)
+    report_written: bool
+    seconds: float
+    executor: str
+    workers: int  # 0: nothing needed a worker
+    threads: int
+    phases: dict = field(default_factory=dict)  # wall seconds of plan, convert+validate, benchmark, report
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def gates_failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.ok and o.gate_failures]
+
+
+# ------------------------------------------------------------------------------------------------------ keys
+
+class Planner:
+    """Content keys and staleness of each step of each variant (see pipeline.sweep_state)."""
+
+    def __init__(self, cfg: SweepConfig, task: Task):
+        self.cfg, self.task = cfg, task
+        self._weights: dict[str, str] = {}
+        self._calibration: dict[tuple, str] = {}
+
+    def weights(self, variant: Variant) -> str:
+        """sha256 of the weights file and of its per-resolution BatchNorm statistics ('imagenet', 'random')."""
+        from pipeline import build
+
+        path = build.weights_path(variant)  # PipelineError when a reference checkpoint is missing
+        if path is None:
+            return variant.weights
+        if str(path) not in self._weights:
+            bn = build.batchnorm_file(path)
+            self._weights[str(path)] = state_.digest([sha256_file(path), sha256_file(bn) if bn.is_file() else None])
+        return self._weights[str(path)]
+
+    def calibration(self, variant: Variant) -> str:
+        """sha256 of the preprocessed calibration samples: same images, same crop, same bytes, same key."""
+        import hashlib
+
+        from calibration.representative import calibration_set
+
+        q = self.cfg.quant
+        pre = self.task.preprocessing(variant.resolution, variant.arch).to_dict()
+        cache = (json.dumps(pre, sort_keys=True), q.num_samples, q.seed, q.calib_dir)
+        if cache not in self._calibration:
+            calib = calibration_set(self.task, variant.resolution, q.num_samples, q.seed, q.calib_dir,
+                                    progress=False, arch=variant.arch)
+            self._calibration[cache] = hashlib.sha256(calib.samples.tobytes()).hexdigest()
+        return self._calibration[cache]
+
+    def convert_keys(self, variant: Variant) -> dict[str, dict]:
+        task, q = self.task, self.cfg.quant
+        base = {"variant": {"arch": variant.arch, "alpha": variant.alpha, "resolution": variant.resolution,
+                            "task": task.slug, "classes": list(task.class_names),
+                            "preprocessing": task.preprocessing(variant.resolution, variant.arch).to_dict()},
+                "weights": self.weights(variant), "tools": state_.tools(), "code": state_.code_digest("convert")}
+        settings = {"fp32": {}, "fp16": {}, "dynamic": {}, "onnx": {"opset": self.cfg.opset},
+                    "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed},
+                    "onnx-int8": {"opset": self.cfg.opset, "per_channel": q.per_channel, "n": q.num_samples,
+                                  "seed": q.seed}}
+        keys = {}
+        for fmt in self.cfg.formats:
+            parts = {**base, "settings": {**settings[fmt], "format": fmt, "metadata": True}}
+            if fmt in state_.CALIBRATED:
+                parts["calibration"] = self.calibration(variant)
+            keys[fmt] = state_.key(parts)
+        return keys
+
+    def validate_key(self) -> dict:
+        v = self.cfg.validation
+        return state_.key({"settings": {"limit": v.limit, "seed": v.seed, "eval": v.eval_dir, "batch": v.batch,
+                                        "gates": asdict(v.gates)},
+                           "tools": state_.tools(), "code": state_.code_digest("validate")})
+
+    def bench_key(self) -> dict:
+        return state_.key({"settings": {"threads": self.cfg.bench_threads, "runs": self.cfg.bench_runs},
+                           "tools": state_.tools(), "code": state_.code_digest("benchmark")})
+
+
+def stale_formats(folder: Path, keys: dict[str, dict], state: dict) -> dict[str, str]:
+    """format -> why it must be converted again; formats not listed are unchanged."""
+    from pipeline.manifest import read_manifest
+
+    manifest = read_manifest(folder) or {"artifacts": []}
+    stale = {}
+    for fmt, new in keys.items():
+        old = state.get("convert", {}).get(fmt)
+        reason = state_.why(new, old)
+        if reason is None and not state_.files_unchanged(folder, old.get("files", {}), manifest):
+            reason = "files changed or missing"
+        if reason is None and not (folder / FLOAT_MODEL).is_file():
+            reason = f"{FLOAT_MODEL} missing"
+        if reason:
+            stale[fmt] = reason
+    return stale
+
+
+def _manifest_files(folder: Path) -> dict[str, str]:
+    from pipeline.manifest import read_manifest
+
+    return {e["file"]: e["sha256"] for e in (read_manifest(folder) or {}).get("artifacts", [])}
+
+
+def validation_reason(folder: Path, new: dict, state: dict) -> str | None:
+    """Why the variant must be validated again, or None."""
+    old = state.get("validate")
+    reason = state_.why(new, old)
+    if reason:
+        return reason
+    path = folder / VALIDATION
+    if not path.is_file() or sha256_file(path) != old.get("file_sha256"):
+        return f"{VALIDATION} changed or missing"
+    if _manifest_files(folder) != old.get("artifacts"):
+        return "artifacts changed"
+    return None
+
+
+def reusable_validation(folder: Path, new: dict, state: dict) -> dict | None:
+    """The earlier validation.json, when the sweep wrote it with today's validation code and settings."""
+    old, path = state.get("validate") or {}, folder / VALIDATION
+    if old.get("key") != new["key"] or not path.is_file() or sha256_file(path) != old.get("file_sha256"):
+        return None
+    return json.loads(path.read_text())
+
+
+def bench_files(folder: Path, new: dict, state: dict) -> tuple[list[str], str | None]:
+    """The artifacts to time again and why (none: the benchmark is current)."""
+    files = _manifest_files(folder)
+    old, path = state.get("benchmark"), folder / BENCHMARK
+    reason = state_.why(new, old)
+    if reason is None and (not path.is_file() or sha256_file(path) != old.get("file_sha256")):
+        reason = f"{BENCHMARK} changed or missing"
+    if reason:
+        return sorted(files), reason
+    changed = sorted(f for f, sha in files.items() if old.get("files", {}).get(f) != sha)
+    return changed, "artifacts changed" if changed else None
+
+
+# ------------------------------------------------------------------------------------------------- the sweep
+
+def plan_workers(cfg: SweepConfig, jobs: int) -> tuple[int, int]:
+    """(workers, threads per worker): by default one thread per worker and as many workers as cores."""
+    cores = usable_cores()
+    threads = cfg.threads or (max(1, cores // cfg.workers) if cfg.workers else 1)
+    workers = cfg.workers or max(1, min(cores // threads, jobs))
+    return workers, threads
+
+
+def run_sweep(cfg: SweepConfig, progress: bool = True) -> SweepResult:
+    """Run the grid (see the module doc); returns each variant's outcome and the report's path.
+
+    Raises PipelineError for bad input before any work, or when another sweep is writing to the same OUT;
+    a variant that fails is reported in its Outcome.
+    """
+    cfg = _absolute(cfg)
+    grid(cfg)  # bad input fails before OUT is touched
+    ensure_writable(cfg.out)
+    with _lock(cfg.out):
+        return _run(cfg, progress)
+
+
+def _absolute(cfg: SweepConfig) -> SweepConfig:
+    """Every path as an absolute one: a Ray worker does not run in the driver's working directory."""
+    def absolute(path):
+        return str(Path(path).expanduser().resolve()) if path else path
+
+    weights = cfg.weights if cfg.weights in (None, "imagenet", "random", "reference") else absolute(cfg.weights)
+    task = absolute(cfg.task) if cfg.task not in ("imagenet", "fashion-mnist") and Path(cfg.task).is_dir() else cfg.task
+    return replace(cfg, out=Path(absolute(cfg.out)), weights=weights, task=task,
+                   quant=replace(cfg.quant, calib_dir=absolute(cfg.quant.calib_dir)),
+                   validation=replace(cfg.validation, eval_dir=absolute(cfg.validation.eval_dir)))
+
+
+@contextmanager
+def _lock(out: Path):
+    """One sweep at a time per OUT: two would both redo the same stale steps and race on the state files."""
+    import fcntl
+
+    with open(out / LOCK, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(f"expected no other sweep writing to OUT={out}, received one that holds "
+                                f"{out / LOCK}; wait for it or use another OUT") from None
+        yield
+
+
+def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    start = time.perf_counter()
+    phases = {}
+    # 1. plan
+    task, variants = grid(cfg)
+    if cfg.quant.calib_dir and needs_calibration(cfg.formats):
+        from calibration.images import find_images
+
+        find_images(cfg.quant.calib_dir)
+    planner = Planner(cfg, task)
+    if needs_calibration(cfg.formats):
+        planner.calibration(variants[0])  # TASK=imagenet without CALIB fails here, before any work
+    outcomes = {v.name: Outcome(v, variant_dir(cfg.out, task, v)) for v in variants}
+    convert_keys, states, jobs = {}, {}, []
+    validate_key, bench_key = planner.validate_key(), planner.bench_key()
+    for v in variants:
+        outcome = outcomes[v.name]
+        states[v.name] = state_.read_state(outcome.folder)
+        try:
+            convert_keys[v.name] = planner.convert_keys(v)
+        except PipelineError as exc:
+            outcome.fail("convert", str(exc))
+            continue
+        stale = stale_formats(outcome.folder, convert_keys[v.name], states[v.name])
+        if stale:
+            jobs.append(_convert_job(cfg, v, stale))
+            log.info("%s: convert %s", v.name, "; ".join(f"{f} ({r})" for f, r in stale.items()))
+        else:
+            outcome.steps["convert"] = "unchanged"
+    workers, threads = plan_workers(cfg, max(1, len(jobs)))
+    jobs = [replace(j, threads=threads) for j in jobs]
+    for v in variants:  # variants with nothing to convert may still need validating
+        outcome = outcomes[v.name]
+        if outcome.ok and outcome.steps["convert"] == "unchanged":
+            reason = validation_reason(outcome.folder, validate_key, states[v.name])
+            if reason:
+                jobs.append(_validate_job(cfg, v, threads, validate_key, states[v.name]))
+                log.info("%s: validate (%s)", v.name, reason)
+            else:
+                outcome.steps["validate"] = "unchanged"
+
+    phases["plan"] = time.perf_counter() - start
+    workers = workers if jobs else 0
+    steps = _steps(cfg)
+    done_units = sum(len(steps) if not o.ok else sum(o.steps[s] == "unchanged" for s in steps)
+                     for o in outcomes.values())
+    load = None
+    with logging_redirect_tqdm(), tqdm(total=len(variants) * len(steps), initial=done_units, desc="sweep",
+                                       unit="step", disable=not progress, dynamic_ncols=True) as bar:
+        # 2. convert + validate, in parallel
+        t0 = time.perf_counter()
+        if jobs:
+            executor = make_executor(cfg.executor, workers, threads, cfg.ray_address)
+            workers = executor.workers
+            log.info("%d job(s) on %s: %d worker(s) × %d thread(s)", len(jobs), executor.name, workers, threads)
+            try:
+                _drive(executor, jobs, cfg, outcomes, states, convert_keys, validate_key, bar)
+            finally:
+                executor.close(cancel=True)
+        phases["convert+validate"] = time.perf_counter() - t0
+        # 3. benchmark, one variant at a time
+        t0 = time.perf_counter()
+        if cfg.bench:
+            load = _benchmark_all(cfg, outcomes, states, bench_key, bar)
+        phases["benchmark"] = time.perf_counter() - t0
+
+    # 4. record and report
+    t0 = time.perf_counter()
+    for outcome in outcomes.values():
+        if outcome.ok:
+            outcome.gate_failures = _gate_failures(outcome.folder)
+        _log_status(outcome)
+    _write_record(cfg, outcomes.values(), load)
+    report, written = _report(cfg.out)
+    phases["report"] = time.perf_counter() - t0
+    return SweepResult(tuple(outcomes.values()), report, written, round(time.perf_counter() - start, 1),
+                       cfg.executor, workers, threads, {k: round(v, 1) for k, v in phases.items()})
+
+
+def _recipe(cfg: SweepConfig, variant: Variant, formats) -> RecipeConfig:
+    return RecipeConfig(variant=variant, export=ExportConfig(formats=tuple(formats), opset=cfg.opset, out=cfg.out),
+                        quant=cfg.quant, validation=None, bench_threads=None)
+
+
+def _convert_job(cfg: SweepConfig, variant: Variant, stale: dict) -> Job:
+    formats = [f for f in FORMATS if f in stale]
+    return Job("convert", _recipe(cfg, variant, formats))
+
+
+def _validate_job(cfg: SweepConfig, variant: Variant, threads: int, validate_key: dict, state: dict) -> Job:
+    folder = variant_dir(cfg.out, resolve_task(cfg.task), variant)
+    recipe = replace(_recipe(cfg, variant, cfg.formats), validation=replace(cfg.validation, threads=threads))
+    return Job("validate", recipe, threads, reuse=reusable_validation(folder, validate_key, state))
+
+
+def _steps(cfg: SweepConfig) -> tuple[str, ...]:
+    return STEPS if cfg.bench else STEPS[:2]
+
+
+def _size(job: Job) -> float:
+    v = job.recipe.variant
+    return v.alpha ** 2 * v.resolution ** 2  # Mult-Adds grow as alpha² · side²: start the largest first
+
+
+def _drive(executor, jobs: list[Job], cfg: SweepConfig, outcomes: dict, states: dict, convert_keys: dict,
+           validate_key: dict, bar) -> None:
+    """Keep the executor busy: validations first (they finish variants), then the largest conversions."""
+    queue = deque(sorted(jobs, key=lambda j: (j.step != "validate", -_size(j))))
+    running: dict = {}
+    while queue or running:
+        while queue and len(running) < executor.capacity:
+            job = queue.popleft()
+            running[executor.submit(job)] = job
+        bar.set_postfix_str(", ".join(sorted({f"{j.step} {j.variant}" for j in running.values()})), refresh=True)
+        for handle in executor.wait(list(running)):
+            job = running.pop(handle)
+            result = executor.result(handle, job)
+            if result.crashed and job.attempt == 1:
+                log.warning("%s: the worker running %s died; running it again on its own", job.variant, job.step)
+                queue.appendleft(replace(job, attempt=2))
+                continue
+            outcome = outcomes[job.variant]
+            for text in result.warnings:
+                log.warning("%s: %s", job.variant, text)
+            if result.ok and job.step == "convert":
+                _record_conversion(outcome, states[job.variant], convert_keys[job.variant], job, result)
+            elif result.ok:
+                _record_validation(outcome, states[job.variant], validate_key, result)
+            else:
+                outcome.fail(job.step, result.error)
+            if not outcome.ok:  # this step and the ones after it will not run
+                steps = _steps(cfg)
+                bar.update(len(steps) - steps.index(job.step))
+                continue
+            bar.update(1)
+            if job.step == "convert":
+                queue.appendleft(_validate_job(cfg, outcome.variant, job.threads, validate_key, states[job.variant]))
+
+
+def sweep_format(entry: dict) -> str:
+    """The FORMATS name of a manifest entry: fp32 | fp16 | dynamic | int8 | onnx | onnx-int8."""
+    if entry["format"] == "onnx":
+        return "onnx" if entry["precision"] == "fp32" else "onnx-int8"
+    return entry["precision"]
+
+
+def _record_conversion(outcome: Outcome, state: dict, keys: dict, job: Job, result: JobResult) -> None:
+    files: dict[str, dict] = {fmt: {} for fmt in job.recipe.export.formats}
+    for entry in result.artifacts:
+        if sweep_format(entry) in files:
+            files[sweep_format(entry)][entry["file"]] = entry["sha256"]
+    missing = [f for f, names in files.items() if not names] + \
+              [n for names in files.values() for n in names if not (outcome.folder / n).is_file()]
+    if missing:  # a Ray worker wrote into a folder that this machine does not see
+        outcome.fail("convert", f"expected the converted files in {outcome.folder}, received none for "
+                                f"{', '.join(missing)}; with a Ray cluster OUT must be on a shared filesystem")
+        return
+    converted = state.setdefault("convert", {})
+    for fmt, names in files.items():
+        converted[fmt] = {**keys[fmt], "files": names}
+    state_.write_state(outcome.folder, state)
+    outcome.steps["convert"] = f"{' '.join(files)} ({result.seconds:.0f} s)"
+    log.info("%s: converted %s in %.0f s", outcome.variant.name, ", ".join(files), result.seconds)
+
+
+def _record_validation(outcome: Outcome, state: dict, key: dict, result: JobResult) -> None:
+    path = outcome.folder / VALIDATION
+    state["validate"] = {**key, "file_sha256": sha256_file(path), "artifacts": _manifest_files(outcome.folder)}
+    state_.write_state(outcome.folder, state)
+    kept = f", {result.kept} kept" if result.kept else ""
+    outcome.steps["validate"] = f"{result.measured} measured{kept} ({result.seconds:.0f} s)"
+    log.info("%s: validated %d artifact(s)%s in %.0f s%s", outcome.variant.name, result.measured, kept,
+             result.seconds, "" if result.passed else " — a gate FAILS")
+
+
+def _benchmark_all(cfg: SweepConfig, outcomes: dict, states: dict, key: dict, bar) -> float | None:
+    """Time what changed, one variant after the other; returns the 1-minute load before (None: nothing timed)."""
+    from targets.local import bench_local
+
+    todo = []
+    for name, outcome in outcomes.items():
+        if not outcome.ok:
+            continue
+        files, reason = bench_files(outcome.folder, key, states[name])
+        if files:
+            todo.append((outcome, files, reason))
+        else:
+            outcome.steps["benchmark"] = "unchanged"
+            bar.update(1)
+    if not todo:
+        return None
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    if load is not None and load > 0.5:
+        log.warning("1-minute load is %.1f on %d cores before the benchmarks: other programs are running, "
+                    "latencies will be inflated", load, usable_cores())
+    for outcome, files, reason in todo:
+        bar.set_postfix_str(f"benchmark {outcome.variant.name}", refresh=True)
+        t0 = time.perf_counter()
+        try:
+            path = bench_local(outcome.folder, threads=cfg.bench_threads, runs=cfg.bench_runs, only=files)
+        except PipelineError as exc:
+            outcome.fail("benchmark", str(exc))
+            bar.update(1)
+            continue
+        state = states[outcome.variant.name]
+        state["benchmark"] = {**key, "file_sha256": sha256_file(path), "files": _manifest_files(outcome.folder)}
+        state_.write_state(outcome.folder, state)
+        outcome.steps["benchmark"] = f"{len(files)} timed ({time.perf_counter() - t0:.0f} s)"
+        log.info("%s: benchmarked %d artifact(s) (%s)", outcome.variant.name, len(files), reason)
+        bar.update(1)
+    return load
+
+
+def _gate_failures(folder: Path) -> tuple[str, ...]:
+    try:
+        doc = json.loads((folder / VALIDATION).read_text())
+    except (OSError, ValueError):
+        return ()
+    return tuple(r["file"] for r in doc.get("artifacts", [])
+                 if r.get("gate", {}).get("enforced", True) and r.get("gate", {}).get("passed") is False)
+
+
+def _log_status(outcome: Outcome) -> None:
+    name = outcome.variant.name
+    if not outcome.ok:
+        log.error("%s: FAILED at %s: %s (log: %s)", name, outcome.failed_step, outcome.error, outcome.log)
+    elif outcome.unchanged:
+        log.info("%s: skipped (unchanged)", name)
+    else:
+        log.info("%s: done%s", name, f"; gate fails: {', '.join(outcome.gate_failures)}" if outcome.gate_failures else "")
+
+
+def _write_record(cfg: SweepConfig, outcomes, load: float | None) -> Path:
+    """OUT/sweep.json: the grid, its settings and each variant's result; rewritten only when it changes."""
+    path = cfg.out / SWEEP_RECORD
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    outcomes = list(outcomes)
+    bench = dict(old.get("benchmark") or {})
+    bench.update({"enabled": cfg.bench, "target": "local", "threads": cfg.bench_threads, "runs": cfg.bench_runs,
+                  "serial": True, "note": BENCH_NOTE, "cores": usable_cores()})
+    if load is not None:  # the load of the last run that timed anything
+        bench["load_1min_before"] = load
+    record = {
+        "schema": 1,
+        "task": outcomes[0].variant.task if outcomes else cfg.task,
+        "weights": outcomes[0].variant.weights if outcomes else cfg.weights,
+        "grid": {"archs": list(cfg.archs), "alphas": sorted({o.variant.alpha for o in outcomes}),
+                 "resolutions": sorted({o.variant.resolution for o in outcomes}), "formats": list(cfg.formats)},
+        "validation": {"limit": cfg.validation.limit, "seed": cfg.validation.seed},
+        "calibration": {"count": cfg.quant.num_samples, "seed": cfg.quant.seed, "folder": cfg.quant.calib_dir},
+        "benchmark": bench,
+        "variants": [{"variant": o.variant.name, "arch": o.variant.arch, "alpha": o.variant.alpha,
+                      "resolution": o.variant.resolution, "folder": str(o.folder.relative_to(cfg.out)),
+                      "ok": o.ok, "failed_step": o.failed_step, "error": o.error} for o in outcomes],
+    }
+    if record != old:
+        write_json(path, record)
+    return path
+
+
+def _report(out: Path) -> tuple[Path | None, bool]:
+    from pipeline.report import report_is_current, write_report
+
+    if not list(out.glob("*/*/manifest.json")):
+        return None, False
+    if report_is_current(out):
+        log.info("report: unchanged (%s)", out / "report.html")
+        return out / "report.html", False
+    return write_report(out).html, True

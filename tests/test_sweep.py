@@ -1,0 +1,255 @@
+"""The sweep (make sweep): a tiny grid end to end through the CLI, re-runs that redo nothing or only what
+changed, a failing variant, an interrupted sweep, the Ray executor, and bad input."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CLI, ROOT, error_line, run_cli
+from pipeline.artifacts import sha256_file
+
+TASK = "fashion-mnist"
+# The reference weights were trained at 64 px: at 32-48 px they are near chance, where an int8 top-1 drop is
+# noise. These tests are about the sweep, so the gates are opened; test_validate checks the gates.
+OPEN_GATES = ("--gate-fp32", "0.9", "--gate-fp16", "0.9", "--gate-int8-drop", "100")
+TINY = ("--task", TASK, "--alphas", "0.25", "--resolutions", "32 48", "--formats", "fp32 int8", "--limit", "200",
+        "--n", "16", "--runs", "20", "--no-progress", *OPEN_GATES)
+VARIANTS = ("mobilenet_0.25_32", "mobilenet_0.25_48")
+
+
+def sweep(out: Path, *extra: str, base=TINY) -> subprocess.CompletedProcess:
+    return run_cli("sweep", *base, "--out", out, *extra, timeout=1200)
+
+
+def snapshot(out: Path) -> dict[str, tuple[int, str]]:
+    """Every file under OUT: (mtime in ns, sha256)."""
+    return {str(p.relative_to(out)): (p.stat().st_mtime_ns, sha256_file(p)) for p in sorted(out.rglob("*"))
+            if p.is_file()}
+
+
+def temporary_files(out: Path) -> list[Path]:
+    return list(out.rglob(".*-*"))  # pipeline.artifacts.atomic_path's temporary names
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "out"
+    started = time.monotonic()
+    proc = sweep(out)
+    return out, proc, time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_tiny_sweep_end_to_end(first):
+    out, proc, _ = first
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in VARIANTS:
+        folder = out / TASK / name
+        for file in (f"{name}_fp32.tflite", f"{name}_int8.tflite", "manifest.json", "validation.json",
+                     "benchmark-local.json", "sweep-state.json", "model.keras"):
+            assert (folder / file).is_file(), folder / file
+        validation = json.loads((folder / "validation.json").read_text())
+        assert validation["images"] == 200 and {r["file"] for r in validation["artifacts"]} == {
+            f"{name}_fp32.tflite", f"{name}_int8.tflite"}
+        timed = json.loads((folder / "benchmark-local.json").read_text())["results"]
+        assert {r["model"] for r in timed} == {f"{name}_fp32.tflite", f"{name}_int8.tflite"}
+        state = json.loads((folder / "sweep-state.json").read_text())
+        assert set(state["convert"]) == {"fp32", "int8"} and {"validate", "benchmark"} <= set(state)
+        assert name in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert {r["arch"] for r in summary["records"]} == {"v1"}
+    assert summary["pareto"]["mult_adds"] and any(r["pareto"] for r in summary["records"])
+    assert [v["ok"] for v in summary["sweep"]["variants"]] == [True, True]
+    page = (out / "report.html").read_text()
+    assert "Pareto front" in page and page.count("data:image/png;base64,") >= 2
+    assert (out / "plots" / "accuracy_vs_mult_adds.png").is_file() and (out / "plots" / "accuracy_vs_latency.png").is_file()
+    assert "2 variants: 2 done, 0 unchanged, 0 failed" in proc.stdout
+    assert not temporary_files(out)
+
+
+@pytest.mark.slow
+def test_second_sweep_redoes_nothing(first):
+    out, proc, first_seconds = first
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before = snapshot(out)
+    started = time.monotonic()
+    again = sweep(out)
+    seconds = time.monotonic() - started
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert snapshot(out) == before  # not one file rewritten: artifacts, JSON, report, plots
+    assert "0 done, 2 unchanged, 0 failed" in again.stdout and "(unchanged)" in again.stdout
+    assert seconds < 30 and seconds < first_seconds / 3, (seconds, first_seconds)
+
+
+@pytest.mark.slow
+def test_new_calibration_redoes_only_what_depends_on_it(first, tmp_path):
+    source, proc, _ = first
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "out"
+    shutil.copytree(source, out)  # copy2: mtimes kept
+    before = snapshot(out)
+    again = sweep(out, "--n", "24")
+    assert again.returncode == 0, again.stderr[-3000:]
+    after = snapshot(out)
+    for name in VARIANTS:
+        fp32, int8 = f"{TASK}/{name}/{name}_fp32.tflite", f"{TASK}/{name}/{name}_int8.tflite"
+        assert after[fp32] == before[fp32]  # the fp32 file does not depend on the calibration set
+        assert after[int8][1] != before[int8][1]  # new calibration, new int8 ranges
+        line = next(l for l in again.stdout.splitlines() if l.startswith(name))
+        assert "int8 (" in line and "fp32" not in line.split("int8")[0], line  # converted: int8 only
+        assert "1 measured, 1 kept" in line and "1 timed" in line, line
+        old = {r["file"]: r for r in json.loads((source / TASK / name / "validation.json").read_text())["artifacts"]}
+        new = {r["file"]: r for r in json.loads((out / TASK / name / "validation.json").read_text())["artifacts"]}
+        assert new[Path(fp32).name] == old[Path(fp32).name]
+        manifest = json.loads((out / TASK / name / "manifest.json").read_text())
+        assert manifest["calibration"]["count"] == 24
+    assert "calibration" in again.stderr and "settings" in again.stderr  # why int8 was redone
+    assert not temporary_files(out)
+
+
+@pytest.mark.slow
+def test_a_failing_variant_is_reported_and_the_others_finish(tmp_path):
+    from pipeline import build
+
+    weights = build.reference_checkpoint(TASK, 0.25)  # fits alpha 0.25, not 0.5
+    out = tmp_path / "out"
+    proc = run_cli("sweep", "--task", TASK, "--alphas", "0.25 0.5", "--resolutions", "32", "--formats", "fp32",
+                   "--weights", weights, "--limit", "100", "--no-bench", "--no-progress", *OPEN_GATES, "--out", out,
+                   timeout=900)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    rows = {l.split()[0]: l for l in proc.stdout.splitlines() if l.startswith("mobilenet_")}
+    assert rows["mobilenet_0.25_32"].endswith("done")
+    assert "FAILED at convert" in rows["mobilenet_0.50_32"]
+    assert "does not fit" in proc.stdout and "1 done, 0 unchanged, 1 failed" in proc.stdout
+    assert (out / TASK / "mobilenet_0.25_32" / "validation.json").is_file()
+    assert "does not fit" in (out / TASK / "mobilenet_0.50_32" / "sweep.log").read_text()
+    record = {v["variant"]: v for v in json.loads((out / "sweep.json").read_text())["variants"]}
+    assert record["mobilenet_0.50_32"]["ok"] is False and record["mobilenet_0.25_32"]["ok"] is True
+    report = (out / "report.md").read_text()
+    assert "FAILED mobilenet_0.50_32 at convert" in report and "mobilenet_0.25_32" in report
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_resumes(tmp_path):
+    out = tmp_path / "out"
+    args = ("sweep", "--task", TASK, "--alphas", "0.25", "--resolutions", "32 48", "--formats", "fp32",
+            "--limit", "100", "--no-bench", "--workers", "1", "--no-progress", *OPEN_GATES, "--out", str(out))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*CLI, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    finished, deadline = None, time.monotonic() + 600
+    while finished is None and time.monotonic() < deadline and proc.poll() is None:
+        for name in VARIANTS:  # one worker: the first variant is validated before the second is converted
+            state = out / TASK / name / "sweep-state.json"
+            if state.is_file() and "validate" in json.loads(state.read_text()):
+                finished = name
+        time.sleep(0.2)
+    assert finished and proc.poll() is None, "expected one variant finished while the other still ran"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the driver and its worker
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "error: interrupted" in stderr and not temporary_files(out)
+
+    resumed = run_cli(*args, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = {l.split()[0]: l for l in resumed.stdout.splitlines() if l.startswith("mobilenet_")}
+    assert rows[finished].endswith("unchanged")
+    other = next(n for n in VARIANTS if n != finished)
+    assert rows[other].endswith("done") and "fp32 (" in rows[other]
+
+
+@pytest.mark.slow
+def test_ray_executor_writes_the_same_files(first, tmp_path):
+    if importlib.util.find_spec("ray") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("expected Ray in CI (make setup-ray installs requirements-ray.lock), received no module 'ray'")
+        pytest.skip("Ray is not installed (make setup-ray)")
+    source, proc, _ = first
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "ray"
+    ray_run = sweep(out, "--executor", "ray", "--no-bench", "--ray-address", "")
+    assert ray_run.returncode == 0, ray_run.stderr[-3000:]
+    assert "ray, 2 worker(s)" in ray_run.stdout
+    for name in VARIANTS:
+        for precision in ("fp32", "int8"):  # the TFLite converter is deterministic: the same bytes
+            file = f"{TASK}/{name}/{name}_{precision}.tflite"
+            assert sha256_file(out / file) == sha256_file(source / file), file
+        metrics = [{r["file"]: r["metrics"] for r in json.loads((o / TASK / name / "validation.json").read_text())
+                    ["artifacts"]} for o in (source, out)]
+        assert metrics[0] == metrics[1]
+    assert (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--alphas", "abc"), "expected ALPHAS to be numbers separated by spaces, received ALPHAS='abc'"),
+    (("--alphas", "0.25 1.5"), "expected alpha in (0, 1]"),
+    (("--resolutions", "16"), "expected resolution >= 32"),
+    (("--resolutions", "32,x"), "expected RESOLUTIONS to be whole numbers separated by spaces"),
+    (("--formats", "fp32 fp64"), "expected FORMATS among fp32 fp16 dynamic int8 onnx onnx-int8, received fp64"),
+    (("--archs", "v9"), "expected ARCH to be one of"),
+    (("--executor", "dask"), "expected EXECUTOR to be one of process, ray, received EXECUTOR='dask'"),
+    (("--workers", "0"), "expected WORKERS to be one whole number >= 1, received WORKERS='0'"),
+    (("--workers", "two"), "expected WORKERS to be whole numbers separated by spaces"),
+    (("--weights", "/no/such.weights.h5"), "expected WEIGHTS to be imagenet, random, reference or an existing file"),
+    (("--task", "imagenet", "--weights", "random"), "expected CALIB=<folder of images> for TASK=imagenet"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    proc = run_cli("sweep", "--task", TASK, "--resolutions", "32", "--out", tmp_path / "out", *args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert expected in error_line(proc)
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_default_grid_per_task():
+    from calibration.tasks import resolve_task
+    from pipeline import build
+    from pipeline.sweep import PAPER_RESOLUTIONS, default_resolutions
+
+    assert default_resolutions(resolve_task("imagenet"), ("v1",), (0.25, 1.0)) == (128, 160, 192, 224)
+    records = [r for r in build.reference_records(TASK) if r["arch"] == "v1"]
+    trained = sorted({int(s) for r in records for s in build.trained_resolutions(r)})
+    assert list(default_resolutions(resolve_task(TASK), ("v1",), (0.25, 0.5, 0.75, 1.0))) == trained
+    assert PAPER_RESOLUTIONS == (128, 160, 192, 224)
+
+
+def test_content_keys_change_only_where_the_input_matters():
+    from calibration.tasks import resolve_task
+    from pipeline.config import QuantConfig, Variant
+    from pipeline.sweep import Planner, SweepConfig
+    from pipeline.sweep_state import why
+
+    variant = Variant(0.25, 32, TASK, "reference")
+    formats = ("fp32", "fp16", "int8", "onnx", "onnx-int8")
+
+    def keys(**changes):
+        cfg = SweepConfig(task=TASK, formats=formats, **changes)
+        return Planner(cfg, resolve_task(TASK)).convert_keys(variant)
+
+    base = keys()
+    assert base == keys()  # deterministic
+    fewer = keys(quant=QuantConfig(num_samples=24))
+    assert {f for f in formats if why(fewer[f], base[f])} == {"int8", "onnx-int8"}
+    assert why(fewer["int8"], base["int8"]) == "settings, calibration changed"
+    opset = keys(opset=16)
+    assert {f for f in formats if why(opset[f], base[f])} == {"onnx", "onnx-int8"}
+    assert why(base["fp32"], None) == "new"
+
+
+def test_workers_and_threads_fit_the_cores(monkeypatch):
+    from pipeline import sweep
+    from pipeline.sweep import SweepConfig, plan_workers
+
+    monkeypatch.setattr(sweep, "usable_cores", lambda: 2)
+    assert plan_workers(SweepConfig(), 16) == (2, 1)  # the measured default: one thread per worker
+    assert plan_workers(SweepConfig(), 1) == (1, 1)
+    assert plan_workers(SweepConfig(workers=1), 16) == (1, 2)
+    assert plan_workers(SweepConfig(threads=2), 16) == (1, 2)
