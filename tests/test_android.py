@@ -363,3 +363,36 @@ def test_android_folder_loads_in_the_task_library(tiny_export, task_library, tmp
     for model in sorted(out.glob("*.tflite")):
         result, = task_library("classify", model, image)["results"]
         assert sorted(c["label"] for c in result) == sorted(names), model.name
+
+
+@pytest.mark.slow
+def test_task_library_reads_v3_normalisation(task_library, tmp_path_factory):
+    """MobileNet V3 takes 0..255 pixels (mean 0, std 1): the Task Library must feed the trained V3-Small
+    checkpoint's files exactly as our validation does."""
+    from pipeline.config import ExportConfig, QuantConfig, Variant
+    from pipeline.recipe import RecipeConfig, export_variant
+    from pipeline.runtimes import TFLiteModel, predict
+    from calibration.preprocessing import Preprocessing
+    from calibration.tasks import Task
+
+    out = tmp_path_factory.mktemp("android-v3")
+    result = export_variant(RecipeConfig(variant=Variant(1.0, 64, "fashion-mnist", "reference", "v3-small"),
+                                         export=ExportConfig(formats=("fp32", "int8"), out=out),
+                                         quant=QuantConfig(num_samples=32)))
+    manifest = json.loads(result.manifest.read_text())
+    pre = Preprocessing.from_dict(manifest["preprocessing"])
+    held_out = Task("fashion-mnist", "fashion-mnist").labeled_images("test", 64, limit=20, seed=1, progress=False)
+    images = []
+    for i, pixels in enumerate(held_out.pixels):
+        images.append(out / f"test_{i:02d}.png")
+        Image.fromarray(pixels, "RGB").save(images[-1])
+    for artifact in result.artifacts:
+        results = task_library("classify", artifact.path, *images)["results"]
+        scores = np.array([[c["score"] for c in sorted(r, key=lambda c: c["index"])] for r in results])
+        ours = predict(TFLiteModel(artifact.path, batch=len(images)), held_out.pixels, pre.normalize)
+        if artifact.precision == "fp32":
+            np.testing.assert_allclose(scores, ours, atol=1e-5)
+        top2 = np.sort(ours, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 16 / 256
+        assert np.array_equal(scores.argmax(1)[clear], ours.argmax(1)[clear]), artifact.path.name
+        assert np.mean(scores.argmax(1) == held_out.labels) >= 0.7, artifact.path.name
