@@ -22,111 +22,32 @@ import os
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from calibration.tasks import Task, resolve_task
+from calibration.tasks import resolve_task
 from pipeline import sweep_state as state_
 from pipeline.artifacts import sha256_file, write_json
-from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant
+from pipeline.config import FORMATS, ExportConfig, Variant
 from pipeline.errors import PipelineError
-from pipeline.executors import EXECUTORS, make_executor, usable_cores
+from pipeline.executors import make_executor, usable_cores
 from pipeline.recipe import RecipeConfig, ensure_writable, needs_calibration, variant_dir
+from pipeline.sweep_grid import PAPER_RESOLUTIONS, SweepConfig, default_resolutions, grid, parse_values
 from pipeline.sweep_jobs import LOG, Job, JobResult
-from pipeline.validate import FLOAT_MODEL, VALIDATION, ValidationConfig
+from pipeline.sweep_state import (Planner, bench_files, manifest_files, reusable_validation, stale_formats,
+                                  validation_reason)
+from pipeline.validate import VALIDATION
+
+__all__ = ["PAPER_RESOLUTIONS", "SweepConfig", "SweepResult", "Outcome", "default_resolutions", "grid",
+           "parse_values", "plan_workers", "run_sweep"]
 
 log = logging.getLogger(__name__)
 
-PAPER_RESOLUTIONS = (128, 160, 192, 224)
-DEFAULT_FORMATS = ("fp32", "fp16", "int8", "onnx")
 SWEEP_RECORD = "sweep.json"
 LOCK = ".sweep.lock"
-BENCHMARK = "benchmark-local.json"
 STEPS = ("convert", "validate", "benchmark")
 BENCH_NOTE = ("benchmarks ran one variant at a time on this machine after every build, conversion and validation "
               "had finished, so no sweep work competed with them for the CPU")
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """A grid and how to run it. `resolutions` None: the task's grid (see `default_resolutions`)."""
-
-    task: str = "fashion-mnist"
-    archs: tuple[str, ...] = ("v1",)
-    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
-    resolutions: tuple[int, ...] | None = None
-    formats: tuple[str, ...] = DEFAULT_FORMATS
-    weights: str | None = None  # None: the task's default (reference | imagenet | random)
-    out: Path = Path("artifacts")
-    quant: QuantConfig = field(default_factory=QuantConfig)
-    opset: int = 17
-    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=1000))
-    bench: bool = True
-    bench_threads: int | None = None  # None: the runner's default, every core
-    bench_runs: int = 100
-    executor: str = "process"
-    workers: int | None = None  # None: min(cores // threads, variants)
-    threads: int | None = None  # per worker; None: 1 (measured: see README "Sweeps")
-    ray_address: str | None = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "out", Path(self.out))
-        bad = [f for f in self.formats if f not in FORMATS]
-        if bad or not self.formats:
-            raise PipelineError(f"expected FORMATS among {' '.join(FORMATS)}, received {' '.join(bad) or 'none'}")
-        if self.executor not in EXECUTORS:
-            raise PipelineError(f"expected EXECUTOR to be one of {', '.join(EXECUTORS)}, received EXECUTOR={self.executor!r}")
-        for name in ("workers", "threads", "bench_threads"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise PipelineError(f"expected {name.upper()} >= 1, received {name.upper()}={value!r}")
-        if not isinstance(self.bench_runs, int) or self.bench_runs < 1:
-            raise PipelineError(f"expected RUNS >= 1, received RUNS={self.bench_runs!r}")
-        for name in ("archs", "alphas"):
-            if not getattr(self, name):
-                raise PipelineError(f"expected {name.upper()} to list at least one value, received none")
-        if self.resolutions is not None and not self.resolutions:
-            raise PipelineError("expected RESOLUTIONS to list at least one value, received none")
-
-
-def parse_values(text: str, what: str, kind=float) -> tuple:
-    """'0.25 0.5' or '0.25,0.5' -> (0.25, 0.5), duplicates dropped; PipelineError naming `what` otherwise."""
-    values = str(text).replace(",", " ").split()
-    if not values:
-        raise PipelineError(f"expected {what} to list at least one value, received {what}={text!r}")
-    try:
-        return tuple(dict.fromkeys(kind(v) for v in values))
-    except ValueError:
-        noun = "numbers" if kind is float else "whole numbers" if kind is int else "values"
-        raise PipelineError(f"expected {what} to be {noun} separated by spaces, received {what}={text!r}") from None
-
-
-def default_resolutions(task: Task, archs, alphas) -> tuple[int, ...]:
-    """The paper's 128-224 grid; for Fashion-MNIST the sides its reference checkpoints were trained at.
-
-    A network trained on 64 px garments is at chance at 128-224 px (the report's checkpoint table shows it),
-    so the reference task's grid is what its checkpoints know (their records' "resolutions").
-    """
-    if task.kind != "fashion-mnist":
-        return PAPER_RESOLUTIONS
-    from pipeline import build
-
-    records = build.reference_records(task.kind)
-    chosen = [r for r in records if r.get("arch", "v1") in archs and float(r["alpha"]) in alphas] or records
-    sides = sorted({int(s) for r in chosen for s in build.trained_resolutions(r)})
-    return tuple(sides) or PAPER_RESOLUTIONS
-
-
-def grid(cfg: SweepConfig) -> tuple[Task, list[Variant]]:
-    """Every variant of the grid, checked (bad alpha, side or arch: PipelineError before any work)."""
-    task = resolve_task(cfg.task)
-    weights = cfg.weights or task.default_weights
-    if weights not in ("imagenet", "random", "reference") and not Path(weights).is_file():
-        raise PipelineError(f"expected WEIGHTS to be imagenet, random, reference or an existing file, received {weights!r}")
-    sides = cfg.resolutions or default_resolutions(task, cfg.archs, cfg.alphas)
-    variants = [Variant(alpha=a, resolution=r, task=cfg.task, weights=weights, arch=arch)
-                for arch in cfg.archs for a in cfg.alphas for r in sides]
-    return task, list({v.name: v for v in variants}.values())
 
 
 # ---------------------------------------------------------------------------------------------------- results
@@ -178,139 +99,18 @@ class SweepResult:
         return [o for o in self.outcomes if o.ok and o.gate_failures]
 
 
-# ------------------------------------------------------------------------------------------------------ keys
-
-class Planner:
-    """Content keys and staleness of each step of each variant (see pipeline.sweep_state)."""
-
-    def __init__(self, cfg: SweepConfig, task: Task):
-        self.cfg, self.task = cfg, task
-        self._weights: dict[str, str] = {}
-        self._calibration: dict[tuple, str] = {}
-
-    def weights(self, variant: Variant) -> str:
-        """sha256 of the weights file and of its per-resolution BatchNorm statistics ('imagenet', 'random')."""
-        from pipeline import build
-
-        path = build.weights_path(variant)  # PipelineError when a reference checkpoint is missing
-        if path is None:
-            return variant.weights
-        if str(path) not in self._weights:
-            bn = build.batchnorm_file(path)
-            self._weights[str(path)] = state_.digest([sha256_file(path), sha256_file(bn) if bn.is_file() else None])
-        return self._weights[str(path)]
-
-    def calibration(self, variant: Variant) -> str:
-        """sha256 of the preprocessed calibration samples: same images, same crop, same bytes, same key."""
-        import hashlib
-
-        from calibration.representative import calibration_set
-
-        q = self.cfg.quant
-        pre = self.task.preprocessing(variant.resolution, variant.arch).to_dict()
-        cache = (json.dumps(pre, sort_keys=True), q.num_samples, q.seed, q.calib_dir)
-        if cache not in self._calibration:
-            calib = calibration_set(self.task, variant.resolution, q.num_samples, q.seed, q.calib_dir,
-                                    progress=False, arch=variant.arch)
-            self._calibration[cache] = hashlib.sha256(calib.samples.tobytes()).hexdigest()
-        return self._calibration[cache]
-
-    def convert_keys(self, variant: Variant) -> dict[str, dict]:
-        task, q = self.task, self.cfg.quant
-        base = {"variant": {"arch": variant.arch, "alpha": variant.alpha, "resolution": variant.resolution,
-                            "task": task.slug, "classes": list(task.class_names),
-                            "preprocessing": task.preprocessing(variant.resolution, variant.arch).to_dict()},
-                "weights": self.weights(variant), "tools": state_.tools(), "code": state_.code_digest("convert")}
-        settings = {"fp32": {}, "fp16": {}, "dynamic": {}, "onnx": {"opset": self.cfg.opset},
-                    "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed},
-                    "onnx-int8": {"opset": self.cfg.opset, "per_channel": q.per_channel, "n": q.num_samples,
-                                  "seed": q.seed}}
-        keys = {}
-        for fmt in self.cfg.formats:
-            parts = {**base, "settings": {**settings[fmt], "format": fmt, "metadata": True}}
-            if fmt in state_.CALIBRATED:
-                parts["calibration"] = self.calibration(variant)
-            keys[fmt] = state_.key(parts)
-        return keys
-
-    def validate_key(self) -> dict:
-        v = self.cfg.validation
-        return state_.key({"settings": {"limit": v.limit, "seed": v.seed, "eval": v.eval_dir, "batch": v.batch,
-                                        "gates": asdict(v.gates)},
-                           "tools": state_.tools(), "code": state_.code_digest("validate")})
-
-    def bench_key(self) -> dict:
-        return state_.key({"settings": {"threads": self.cfg.bench_threads, "runs": self.cfg.bench_runs},
-                           "tools": state_.tools(), "code": state_.code_digest("benchmark")})
-
-
-def stale_formats(folder: Path, keys: dict[str, dict], state: dict) -> dict[str, str]:
-    """format -> why it must be converted again; formats not listed are unchanged."""
-    from pipeline.manifest import read_manifest
-
-    manifest = read_manifest(folder) or {"artifacts": []}
-    stale = {}
-    for fmt, new in keys.items():
-        old = state.get("convert", {}).get(fmt)
-        reason = state_.why(new, old)
-        if reason is None and not state_.files_unchanged(folder, old.get("files", {}), manifest):
-            reason = "files changed or missing"
-        if reason is None and not (folder / FLOAT_MODEL).is_file():
-            reason = f"{FLOAT_MODEL} missing"
-        if reason:
-            stale[fmt] = reason
-    return stale
-
-
-def _manifest_files(folder: Path) -> dict[str, str]:
-    from pipeline.manifest import read_manifest
-
-    return {e["file"]: e["sha256"] for e in (read_manifest(folder) or {}).get("artifacts", [])}
-
-
-def validation_reason(folder: Path, new: dict, state: dict) -> str | None:
-    """Why the variant must be validated again, or None."""
-    old = state.get("validate")
-    reason = state_.why(new, old)
-    if reason:
-        return reason
-    path = folder / VALIDATION
-    if not path.is_file() or sha256_file(path) != old.get("file_sha256"):
-        return f"{VALIDATION} changed or missing"
-    if _manifest_files(folder) != old.get("artifacts"):
-        return "artifacts changed"
-    return None
-
-
-def reusable_validation(folder: Path, new: dict, state: dict) -> dict | None:
-    """The earlier validation.json, when the sweep wrote it with today's validation code and settings."""
-    old, path = state.get("validate") or {}, folder / VALIDATION
-    if old.get("key") != new["key"] or not path.is_file() or sha256_file(path) != old.get("file_sha256"):
-        return None
-    return json.loads(path.read_text())
-
-
-def bench_files(folder: Path, new: dict, state: dict) -> tuple[list[str], str | None]:
-    """The artifacts to time again and why (none: the benchmark is current)."""
-    files = _manifest_files(folder)
-    old, path = state.get("benchmark"), folder / BENCHMARK
-    reason = state_.why(new, old)
-    if reason is None and (not path.is_file() or sha256_file(path) != old.get("file_sha256")):
-        reason = f"{BENCHMARK} changed or missing"
-    if reason:
-        return sorted(files), reason
-    changed = sorted(f for f, sha in files.items() if old.get("files", {}).get(f) != sha)
-    return changed, "artifacts changed" if changed else None
-
-
 # ------------------------------------------------------------------------------------------------- the sweep
 
 def plan_workers(cfg: SweepConfig, jobs: int) -> tuple[int, int]:
-    """(workers, threads per worker): by default one thread per worker and as many workers as cores."""
+    """(workers, threads per worker). Default: a worker per core (up to one per job), the cores shared out:
+    several single-threaded conversions at once beat one conversion on every core (README "Sweeps")."""
     cores = usable_cores()
-    threads = cfg.threads or (max(1, cores // cfg.workers) if cfg.workers else 1)
-    workers = cfg.workers or max(1, min(cores // threads, jobs))
-    return workers, threads
+    if cfg.workers and cfg.threads:
+        return cfg.workers, cfg.threads
+    if cfg.threads:
+        return max(1, min(cores // cfg.threads, jobs)), cfg.threads
+    workers = cfg.workers or max(1, min(cores, jobs))
+    return workers, max(1, cores // workers)
 
 
 def run_sweep(cfg: SweepConfig, progress: bool = True) -> SweepResult:
@@ -343,7 +143,7 @@ def _lock(out: Path):
     """One sweep at a time per OUT: two would both redo the same stale steps and race on the state files."""
     import fcntl
 
-    with open(out / LOCK, "w") as handle:
+    with open(out / LOCK, "a") as handle:  # "a": an existing lock file is not even touched
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -352,52 +152,69 @@ def _lock(out: Path):
         yield
 
 
+@dataclass
+class _Plan:
+    """Step 1's result: what each variant needs, and the jobs that do it."""
+
+    outcomes: dict
+    states: dict
+    convert_keys: dict
+    validate_key: dict
+    bench_key: dict
+    jobs: list
+    workers: int
+    threads: int
+
+
+def _plan(cfg: SweepConfig, task, variants: list[Variant]) -> _Plan:
+    """Keys and staleness of every variant; the convert and validate jobs, sized to the cores."""
+    if cfg.quant.calib_dir and needs_calibration(cfg.formats):
+        from calibration.images import find_images
+
+        find_images(cfg.quant.calib_dir)  # a missing or empty CALIB fails now
+    planner = Planner(cfg, task)
+    if needs_calibration(cfg.formats):
+        planner.calibration(variants[0])  # TASK=imagenet without CALIB fails here, before any work
+    outcomes = {v.name: Outcome(v, variant_dir(cfg.out, task, v)) for v in variants}
+    states = {v.name: state_.read_state(outcomes[v.name].folder) for v in variants}
+    validate_key, bench_key = planner.validate_key(), planner.bench_key()
+    convert_keys, to_convert, to_validate = {}, {}, []
+    for v in variants:
+        outcome = outcomes[v.name]
+        try:
+            convert_keys[v.name] = planner.convert_keys(v)
+        except PipelineError as exc:  # e.g. no reference checkpoint for this alpha: this variant fails
+            outcome.fail("convert", str(exc))
+            continue
+        stale = stale_formats(outcome.folder, convert_keys[v.name], states[v.name])
+        if stale:
+            to_convert[v.name] = stale
+            log.info("%s: convert %s", v.name, "; ".join(f"{f} ({r})" for f, r in stale.items()))
+            continue
+        outcome.steps["convert"] = "unchanged"
+        reason = validation_reason(outcome.folder, validate_key, states[v.name])
+        if reason:
+            to_validate.append(v)
+            log.info("%s: validate (%s)", v.name, reason)
+        else:
+            outcome.steps["validate"] = "unchanged"
+    workers, threads = plan_workers(cfg, max(1, len(to_convert) + len(to_validate)))
+    jobs = [Job("convert", _recipe(cfg, outcomes[name].variant, [f for f in FORMATS if f in stale]), threads)
+            for name, stale in to_convert.items()]
+    jobs += [_validate_job(cfg, v, threads, validate_key, states[v.name]) for v in to_validate]
+    return _Plan(outcomes, states, convert_keys, validate_key, bench_key, jobs, workers if jobs else 0, threads)
+
+
 def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     start = time.perf_counter()
-    phases = {}
     # 1. plan
     task, variants = grid(cfg)
-    if cfg.quant.calib_dir and needs_calibration(cfg.formats):
-        from calibration.images import find_images
-
-        find_images(cfg.quant.calib_dir)
-    planner = Planner(cfg, task)
-    if needs_calibration(cfg.formats):
-        planner.calibration(variants[0])  # TASK=imagenet without CALIB fails here, before any work
-    outcomes = {v.name: Outcome(v, variant_dir(cfg.out, task, v)) for v in variants}
-    convert_keys, states, jobs = {}, {}, []
-    validate_key, bench_key = planner.validate_key(), planner.bench_key()
-    for v in variants:
-        outcome = outcomes[v.name]
-        states[v.name] = state_.read_state(outcome.folder)
-        try:
-            convert_keys[v.name] = planner.convert_keys(v)
-        except PipelineError as exc:
-            outcome.fail("convert", str(exc))
-            continue
-        stale = stale_formats(outcome.folder, convert_keys[v.name], states[v.name])
-        if stale:
-            jobs.append(_convert_job(cfg, v, stale))
-            log.info("%s: convert %s", v.name, "; ".join(f"{f} ({r})" for f, r in stale.items()))
-        else:
-            outcome.steps["convert"] = "unchanged"
-    workers, threads = plan_workers(cfg, max(1, len(jobs)))
-    jobs = [replace(j, threads=threads) for j in jobs]
-    for v in variants:  # variants with nothing to convert may still need validating
-        outcome = outcomes[v.name]
-        if outcome.ok and outcome.steps["convert"] == "unchanged":
-            reason = validation_reason(outcome.folder, validate_key, states[v.name])
-            if reason:
-                jobs.append(_validate_job(cfg, v, threads, validate_key, states[v.name]))
-                log.info("%s: validate (%s)", v.name, reason)
-            else:
-                outcome.steps["validate"] = "unchanged"
-
-    phases["plan"] = time.perf_counter() - start
-    workers = workers if jobs else 0
+    plan = _plan(cfg, task, variants)
+    outcomes, states, workers, threads = plan.outcomes, plan.states, plan.workers, plan.threads
+    phases = {"plan": time.perf_counter() - start}
     steps = _steps(cfg)
     done_units = sum(len(steps) if not o.ok else sum(o.steps[s] == "unchanged" for s in steps)
                      for o in outcomes.values())
@@ -406,19 +223,19 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
                                        unit="step", disable=not progress, dynamic_ncols=True) as bar:
         # 2. convert + validate, in parallel
         t0 = time.perf_counter()
-        if jobs:
+        if plan.jobs:
             executor = make_executor(cfg.executor, workers, threads, cfg.ray_address)
             workers = executor.workers
-            log.info("%d job(s) on %s: %d worker(s) × %d thread(s)", len(jobs), executor.name, workers, threads)
+            log.info("%d job(s) on %s: %d worker(s) × %d thread(s)", len(plan.jobs), executor.name, workers, threads)
             try:
-                _drive(executor, jobs, cfg, outcomes, states, convert_keys, validate_key, bar)
+                _drive(executor, plan, cfg, bar)
             finally:
                 executor.close(cancel=True)
         phases["convert+validate"] = time.perf_counter() - t0
         # 3. benchmark, one variant at a time
         t0 = time.perf_counter()
         if cfg.bench:
-            load = _benchmark_all(cfg, outcomes, states, bench_key, bar)
+            load = _benchmark_all(cfg, outcomes, states, plan.bench_key, bar)
         phases["benchmark"] = time.perf_counter() - t0
 
     # 4. record and report
@@ -439,11 +256,6 @@ def _recipe(cfg: SweepConfig, variant: Variant, formats) -> RecipeConfig:
                         quant=cfg.quant, validation=None, bench_threads=None)
 
 
-def _convert_job(cfg: SweepConfig, variant: Variant, stale: dict) -> Job:
-    formats = [f for f in FORMATS if f in stale]
-    return Job("convert", _recipe(cfg, variant, formats))
-
-
 def _validate_job(cfg: SweepConfig, variant: Variant, threads: int, validate_key: dict, state: dict) -> Job:
     folder = variant_dir(cfg.out, resolve_task(cfg.task), variant)
     recipe = replace(_recipe(cfg, variant, cfg.formats), validation=replace(cfg.validation, threads=threads))
@@ -459,10 +271,10 @@ def _size(job: Job) -> float:
     return v.alpha ** 2 * v.resolution ** 2  # Mult-Adds grow as alpha² · side²: start the largest first
 
 
-def _drive(executor, jobs: list[Job], cfg: SweepConfig, outcomes: dict, states: dict, convert_keys: dict,
-           validate_key: dict, bar) -> None:
+def _drive(executor, plan: _Plan, cfg: SweepConfig, bar) -> None:
     """Keep the executor busy: validations first (they finish variants), then the largest conversions."""
-    queue = deque(sorted(jobs, key=lambda j: (j.step != "validate", -_size(j))))
+    outcomes, states, convert_keys, validate_key = plan.outcomes, plan.states, plan.convert_keys, plan.validate_key
+    queue = deque(sorted(plan.jobs, key=lambda j: (j.step != "validate", -_size(j))))
     running: dict = {}
     while queue or running:
         while queue and len(running) < executor.capacity:
@@ -522,7 +334,7 @@ def _record_conversion(outcome: Outcome, state: dict, keys: dict, job: Job, resu
 
 def _record_validation(outcome: Outcome, state: dict, key: dict, result: JobResult) -> None:
     path = outcome.folder / VALIDATION
-    state["validate"] = {**key, "file_sha256": sha256_file(path), "artifacts": _manifest_files(outcome.folder)}
+    state["validate"] = {**key, "file_sha256": sha256_file(path), "artifacts": manifest_files(outcome.folder)}
     state_.write_state(outcome.folder, state)
     kept = f", {result.kept} kept" if result.kept else ""
     outcome.steps["validate"] = f"{result.measured} measured{kept} ({result.seconds:.0f} s)"
@@ -560,7 +372,7 @@ def _benchmark_all(cfg: SweepConfig, outcomes: dict, states: dict, key: dict, ba
             bar.update(1)
             continue
         state = states[outcome.variant.name]
-        state["benchmark"] = {**key, "file_sha256": sha256_file(path), "files": _manifest_files(outcome.folder)}
+        state["benchmark"] = {**key, "file_sha256": sha256_file(path), "files": manifest_files(outcome.folder)}
         state_.write_state(outcome.folder, state)
         outcome.steps["benchmark"] = f"{len(files)} timed ({time.perf_counter() - t0:.0f} s)"
         log.info("%s: benchmarked %d artifact(s) (%s)", outcome.variant.name, len(files), reason)

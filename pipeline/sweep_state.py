@@ -16,19 +16,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.artifacts import sha256_file, write_json
+from pipeline.validate import FLOAT_MODEL, VALIDATION
+
+if TYPE_CHECKING:
+    from calibration.tasks import Task
+    from pipeline.config import Variant
+    from pipeline.sweep import SweepConfig
 
 STATE = "sweep-state.json"
+BENCHMARK = "benchmark-local.json"
 ROOT = Path(__file__).resolve().parents[1]
 
 # Modules that do not shape an artifact's bytes; every other module of pipeline/ and calibration/ does,
 # so a module added later counts until it is listed here.
-NOT_CONVERT_CODE = {"cli.py", "demo.py", "sweep.py", "sweep_state.py", "executors.py", "report.py",
-                    "report_plots.py", "report_render.py", "train.py", "android.py", "predict.py", "validate.py",
+NOT_CONVERT_CODE = {"cli.py", "demo.py", "executors.py", "train.py", "android.py", "predict.py", "validate.py",
                     "metrics.py", "runtimes.py", "diagnose.py", "__init__.py"}
+NOT_CONVERT_PREFIXES = ("sweep", "report")
 VALIDATE_CODE = ("pipeline/validate.py", "pipeline/metrics.py", "pipeline/runtimes.py", "pipeline/convert.py",
                  "calibration/*.py")
 BENCH_CODE = ("benchmarks/runner.py", "targets/local.py", "targets/plan.py", "targets/profiles.py")
@@ -51,7 +60,8 @@ def _code(paths) -> str:
 def code_digest(step: str) -> str:
     """sha256 over the sources a step's outputs depend on (see the module doc)."""
     if step == "convert":
-        files = [p for p in (ROOT / "pipeline").rglob("*.py") if p.name not in NOT_CONVERT_CODE]
+        files = [p for p in (ROOT / "pipeline").rglob("*.py")
+                 if p.name not in NOT_CONVERT_CODE and not p.name.startswith(NOT_CONVERT_PREFIXES)]
         files += list((ROOT / "calibration").glob("*.py"))
     else:
         patterns = VALIDATE_CODE if step == "validate" else BENCH_CODE
@@ -106,3 +116,128 @@ def read_state(folder: Path) -> dict:
 
 def write_state(folder: Path, state: dict) -> Path:
     return write_json(Path(folder) / STATE, state)
+
+
+# ------------------------------------------------------------------------------------- keys and staleness
+
+class Planner:
+    """The content keys of a sweep's steps (see the module doc); hashes of weights and calibration are cached."""
+
+    def __init__(self, cfg: SweepConfig, task: Task):
+        self.cfg, self.task = cfg, task
+        self._weights: dict[str, str] = {}
+        self._calibration: dict[tuple, str] = {}
+
+    def weights(self, variant: Variant) -> str:
+        """sha256 of the weights file and of its per-resolution BatchNorm statistics ('imagenet', 'random')."""
+        from pipeline import build
+
+        path = build.weights_path(variant)  # PipelineError when a reference checkpoint is missing
+        if path is None:
+            return variant.weights
+        if str(path) not in self._weights:
+            bn = build.batchnorm_file(path)
+            self._weights[str(path)] = digest([sha256_file(path), sha256_file(bn) if bn.is_file() else None])
+        return self._weights[str(path)]
+
+    def calibration(self, variant: Variant) -> str:
+        """sha256 of the preprocessed calibration samples: same images, same crop, same bytes, same key."""
+        import hashlib
+
+        from calibration.representative import calibration_set
+
+        q = self.cfg.quant
+        pre = self.task.preprocessing(variant.resolution, variant.arch).to_dict()
+        cache = (json.dumps(pre, sort_keys=True), q.num_samples, q.seed, q.calib_dir)
+        if cache not in self._calibration:
+            calib = calibration_set(self.task, variant.resolution, q.num_samples, q.seed, q.calib_dir,
+                                    progress=False, arch=variant.arch)
+            self._calibration[cache] = hashlib.sha256(calib.samples.tobytes()).hexdigest()
+        return self._calibration[cache]
+
+    def convert_keys(self, variant: Variant) -> dict[str, dict]:
+        task, q = self.task, self.cfg.quant
+        base = {"variant": {"arch": variant.arch, "alpha": variant.alpha, "resolution": variant.resolution,
+                            "task": task.slug, "classes": list(task.class_names),
+                            "preprocessing": task.preprocessing(variant.resolution, variant.arch).to_dict()},
+                "weights": self.weights(variant), "tools": tools(), "code": code_digest("convert")}
+        settings = {"fp32": {}, "fp16": {}, "dynamic": {}, "onnx": {"opset": self.cfg.opset},
+                    "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed},
+                    "onnx-int8": {"opset": self.cfg.opset, "per_channel": q.per_channel, "n": q.num_samples,
+                                  "seed": q.seed}}
+        keys = {}
+        for fmt in self.cfg.formats:
+            parts = {**base, "settings": {**settings[fmt], "format": fmt, "metadata": True}}
+            if fmt in CALIBRATED:
+                parts["calibration"] = self.calibration(variant)
+            keys[fmt] = key(parts)
+        return keys
+
+    def validate_key(self) -> dict:
+        v = self.cfg.validation
+        return key({"settings": {"limit": v.limit, "seed": v.seed, "eval": v.eval_dir, "batch": v.batch,
+                                        "gates": asdict(v.gates)},
+                           "tools": tools(), "code": code_digest("validate")})
+
+    def bench_key(self) -> dict:
+        return key({"settings": {"threads": self.cfg.bench_threads, "runs": self.cfg.bench_runs},
+                           "tools": tools(), "code": code_digest("benchmark")})
+
+
+def stale_formats(folder: Path, keys: dict[str, dict], state: dict) -> dict[str, str]:
+    """format -> why it must be converted again; formats not listed are unchanged."""
+    from pipeline.manifest import read_manifest
+
+    manifest = read_manifest(folder) or {"artifacts": []}
+    stale = {}
+    for fmt, new in keys.items():
+        old = state.get("convert", {}).get(fmt)
+        reason = why(new, old)
+        if reason is None and not files_unchanged(folder, old.get("files", {}), manifest):
+            reason = "files changed or missing"
+        if reason is None and not (folder / FLOAT_MODEL).is_file():
+            reason = f"{FLOAT_MODEL} missing"
+        if reason:
+            stale[fmt] = reason
+    return stale
+
+
+def manifest_files(folder: Path) -> dict[str, str]:
+    from pipeline.manifest import read_manifest
+
+    return {e["file"]: e["sha256"] for e in (read_manifest(folder) or {}).get("artifacts", [])}
+
+
+def validation_reason(folder: Path, new: dict, state: dict) -> str | None:
+    """Why the variant must be validated again, or None."""
+    old = state.get("validate")
+    reason = why(new, old)
+    if reason:
+        return reason
+    path = folder / VALIDATION
+    if not path.is_file() or sha256_file(path) != old.get("file_sha256"):
+        return f"{VALIDATION} changed or missing"
+    if manifest_files(folder) != old.get("artifacts"):
+        return "artifacts changed"
+    return None
+
+
+def reusable_validation(folder: Path, new: dict, state: dict) -> dict | None:
+    """The earlier validation.json, when the sweep wrote it with today's validation code and settings."""
+    old, path = state.get("validate") or {}, folder / VALIDATION
+    if old.get("key") != new["key"] or not path.is_file() or sha256_file(path) != old.get("file_sha256"):
+        return None
+    return json.loads(path.read_text())
+
+
+def bench_files(folder: Path, new: dict, state: dict) -> tuple[list[str], str | None]:
+    """The artifacts to time again and why (none: the benchmark is current)."""
+    files = manifest_files(folder)
+    old, path = state.get("benchmark"), folder / BENCHMARK
+    reason = why(new, old)
+    if reason is None and (not path.is_file() or sha256_file(path) != old.get("file_sha256")):
+        reason = f"{BENCHMARK} changed or missing"
+    if reason:
+        return sorted(files), reason
+    changed = sorted(f for f, sha in files.items() if old.get("files", {}).get(f) != sha)
+    return changed, "artifacts changed" if changed else None

@@ -255,7 +255,7 @@ def test_html_is_self_contained(report):
     _, result = report
     page = result.html.read_text()
     assert page.count("data:image/png;base64,") == len(result.plots) and "<style>" in page
-    assert not re.search(r"<(link|script)\b", page) and "src='plots/" not in page
+    assert not re.search(r"<(link|script)\b", page) and "src='plots/" not in page  # few variants: no sorting script
     for text in ("<table", "Which artifact to ship", "TFLite int8 per-tensor", LOCAL, PI, "FAIL: drop 1.8 &gt; 1.0",
                  "Reference checkpoints", "conv_pw_7", "int8 diagnosis"):
         assert text in page, text
@@ -299,3 +299,79 @@ def test_missing_and_broken_files_show_a_dash(tmp_path):
 def test_empty_out_dir_is_an_error(tmp_path):
     with pytest.raises(PipelineError, match="expected variant folders"):
         write_report(tmp_path)
+
+
+# --- a sweep's report: many variants, several architectures, the Pareto fronts -------------------------------
+
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory):
+    out = write_sweep(tmp_path_factory.mktemp("sweep") / "out", archs=("v1", "v2", "v3-small"),
+                      alphas=(0.5, 1.0), sides=(128, 160, 192, 224), failed=("mobilenet_0.50_128",))
+    return out, write_report(out, checkpoints=None)
+
+
+def test_pareto_front_keeps_only_what_nothing_beats():
+    from pipeline.report import pareto_front
+
+    points = [(10, 0.80, "a"), (20, 0.85, "b"), (20, 0.84, "b2"), (30, 0.83, "c"), (40, 0.90, "d"), (5, 0.70, "e"),
+              (40, 0.90, "d2")]
+    assert pareto_front(points) == ["e", "a", "b", "d"]
+    assert pareto_front([]) == []
+
+
+def test_sweep_summary_fronts_and_arch(sweep_report):
+    out, _ = sweep_report
+    summary = json.loads((out / "summary.json").read_text())
+    assert {v["arch"] for v in summary["variants"]} == {"v1", "v2", "v3-small"}
+    labels = {v["variant"]: v["label"] for v in summary["variants"]}
+    assert labels["mobilenet_v2_1.00_160"] == "V2 1.00 / 160 px" and labels["mobilenet_v3_small_0.50_128"] == \
+        "V3-Small 0.50 / 128 px"
+    assert all(r["arch"] for r in summary["records"])
+    assert set(summary["pareto"]) == {"mult_adds", LOCAL}
+    candidates = [r for r in summary["records"] if not r["reference"] and r["gate_passed"]]
+    for name, cost in (("mult_adds", lambda r: r["mult_adds"]), (LOCAL, lambda r: r["latency_p50_ms"][LOCAL])):
+        on = [r for r in candidates if name in r["pareto"]]
+        assert [(r["task"], r["variant"], r["file"]) for r in on] and len(on) == len(summary["pareto"][name])
+        for r in candidates:  # on the front when no other passing artifact is as cheap and at least as accurate
+            point = (cost(r), r["top1"])
+            dominated = any(cost(o) <= point[0] and o["top1"] >= point[1] and (cost(o), o["top1"]) != point
+                            for o in candidates)
+            on_front = any((cost(o), o["top1"]) == point and name in o["pareto"] for o in candidates)  # or its twin
+            assert not (dominated and name in r["pareto"]) and (dominated or on_front), r["file"]
+    failing = next(r for r in summary["records"] if r["file"] == "mobilenet_0.50_160_int8.tflite")
+    assert failing["gate_passed"] is False and failing["pareto"] == []  # a failing artifact is never recommended
+    assert summary["sweep"]["variants"][0]["variant"] == "mobilenet_0.50_128" and not summary["sweep"]["variants"][0]["ok"]
+
+
+def test_sweep_page_is_sortable_and_says_how_latency_was_measured(sweep_report):
+    out, result = sweep_report
+    page = result.html.read_text()
+    assert "<table class=sortable>" in page and page.count("<script>") == 1
+    assert not re.search(r"<(link|script)\b[^>]*\bsrc=", page)  # inline only: one file, offline
+    for text in ("Pareto front: the artifacts to choose from", "no other passing artifact beats on both axes",
+                 "one variant at a time", "FAILED mobilenet_0.50_128 at convert", "V3-Small 1.00 / 224 px",
+                 "variant(s) of the sweep failed"):
+        assert text in page, text
+    md = result.markdown.read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| arch | α | px | artifact"))
+    assert header.endswith("| Pareto front |") and f"p50 ms {LOCAL}" in header
+    assert "| V2 | 1.00 | 224 | ONNX fp32 |" in md
+
+
+def test_sweep_plots_stay_readable(sweep_report):
+    _, result = sweep_report
+    for path in result.plots:
+        image = imread(path)
+        assert image.shape[0] >= 600 and image.shape[1] >= 1000, path  # room for 24 variants x 4 formats
+
+
+def test_report_is_rewritten_only_when_an_input_changes(tmp_path):
+    from pipeline.report import report_is_current
+
+    out = write_sweep(tmp_path / "out", alphas=(0.5,), sides=(128, 160))
+    assert not report_is_current(out)
+    write_report(out)
+    assert report_is_current(out)
+    validation = out / TASK / "mobilenet_0.50_128" / "validation.json"
+    validation.write_text(validation.read_text().replace('"images": 1000', '"images": 999'))
+    assert not report_is_current(out)

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -224,7 +223,8 @@ def test_default_grid_per_task():
 def test_content_keys_change_only_where_the_input_matters():
     from calibration.tasks import resolve_task
     from pipeline.config import QuantConfig, Variant
-    from pipeline.sweep import Planner, SweepConfig
+    from pipeline.sweep import SweepConfig
+    from pipeline.sweep_state import Planner
     from pipeline.sweep_state import why
 
     variant = Variant(0.25, 32, TASK, "reference")
@@ -250,6 +250,19 @@ def test_workers_and_threads_fit_the_cores(monkeypatch):
 
     monkeypatch.setattr(sweep, "usable_cores", lambda: 2)
     assert plan_workers(SweepConfig(), 16) == (2, 1)  # the measured default: one thread per worker
-    assert plan_workers(SweepConfig(), 1) == (1, 1)
+    assert plan_workers(SweepConfig(), 1) == (1, 2)  # one job: it gets every core
     assert plan_workers(SweepConfig(workers=1), 16) == (1, 2)
     assert plan_workers(SweepConfig(threads=2), 16) == (1, 2)
+    assert plan_workers(SweepConfig(workers=4, threads=1), 16) == (4, 1)  # asked for: oversubscribed
+
+
+def test_one_sweep_at_a_time_per_out(tmp_path):
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".sweep.lock", "a") as held:  # as a running sweep holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = run_cli("sweep", *TINY, "--out", out)
+    assert proc.returncode == 2 and "expected no other sweep writing to OUT=" in error_line(proc)
+    assert not list(out.rglob("manifest.json"))
