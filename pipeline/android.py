@@ -46,19 +46,20 @@ def export_android(variant_dir: Path, out_dir: Path | None = None) -> Path:
                             "export one first (make int8 or make fp32)")
     sources = [_checked_source(variant_dir, e) for e in entries]
 
-    # 2. metadata
-    info = model_info(manifest["variant"], manifest["preprocessing"], manifest.get("calibration"))
+    # 2. metadata: as the convert stage writes it, only int8 files name their calibration set
+    calibrated = model_info(manifest["variant"], manifest["preprocessing"], manifest.get("calibration"))
+    uncalibrated = model_info(manifest["variant"], manifest["preprocessing"], None)
 
     # 3. .tflite files with metadata
     for entry, source in zip(entries, sources):
         model = source.read_bytes()
-        with_metadata = add_metadata(model, info)
+        with_metadata = add_metadata(model, calibrated if entry["precision"] == "int8" else uncalibrated)
         _check_same_outputs(model, with_metadata, entry["file"])
         write_bytes(out / entry["file"], with_metadata)
         log.info("android: %s (%s)", out / entry["file"], entry["precision"])
 
     # 4. labels and README
-    write_text(out / LABELS_FILE, info.labels_text)
+    write_text(out / LABELS_FILE, calibrated.labels_text)
     validation = variant_dir / "validation.json"
     validated = json.loads(validation.read_text()) if validation.is_file() else None
     write_text(out / "README.md", readme(manifest, entries, validated))

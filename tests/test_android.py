@@ -278,10 +278,11 @@ def test_task_library_classifies_like_our_validation(android_models, task_librar
     else:
         # uint8 input: the Task Library feeds the raw pixels and leaves the normalisation to the input
         # quantization. Proof: the scores of ai-edge-litert fed raw pixels with builtin kernels (no XNNPACK),
-        # to one output level: the TFLite inside tflite-support 0.4.4 is older and rounds the odd value otherwise.
+        # to two output levels: the TFLite inside tflite-support 0.4.4 is older and rounds the odd value otherwise
+        # (one level with the 64 px checkpoint, two on 1 of 200 values with its multi-resolution successor).
         level = 1 / 256
         np.testing.assert_allclose(scores, builtin_kernel_probabilities(path, android_models.pixels), rtol=0,
-                                   atol=level * 1.001)
+                                   atol=2 * level * 1.001)
     # Top-1 against our validation path (XNNPACK kernels, normalised floats re-quantized): int8 kernels of the two
     # runtimes round differently (up to ~10 output levels of 1/256 seen), so a top-1 must lead by more than that.
     noise = 1e-4 if precision == "fp32" else 16 / 256
