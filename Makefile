@@ -34,6 +34,7 @@ FORMATS     ?= fp32 fp16 int8 onnx
 EXECUTOR    ?= process
 WORKERS     ?=
 RAY_ADDRESS ?=
+STRICT      ?= 0
 
 VARIANT = --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO)) --task $(TASK) \
           $(if $(WEIGHTS),--weights $(WEIGHTS)) --out $(OUT)
@@ -67,7 +68,7 @@ sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESO
 	  --formats "$(FORMATS)" $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(CALIB),--calib $(CALIB)) --n $(N) \
 	  --int8-io $(INT8_IO) --opset $(OPSET) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
 	  --executor $(EXECUTOR) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(THREADS),--bench-threads $(THREADS)) --out $(OUT)
+	  $(if $(THREADS),--bench-threads $(THREADS)) $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
 	$(CLI) demo --out $(OUT) --alphas "$(ALPHAS)" $(if $(LIMIT),--limit $(LIMIT))

@@ -49,7 +49,7 @@ def sweep_blocks(summary: dict) -> list:
     grid, records = sweep.get("grid", {}), sweep.get("variants", [])
     failed = [r for r in records if not r.get("ok")]
     lines = [f"Grid: {' + '.join(arch_title(a) for a in grid.get('archs', []))} × α "
-             f"{', '.join(f'{a:g}' for a in grid.get('alphas', []))} × "
+             f"{', '.join(f'{a:.2f}' for a in grid.get('alphas', []))} × "
              f"{', '.join(str(r) for r in grid.get('resolutions', []))} px × {', '.join(grid.get('formats', []))}: "
              f"{len(records)} variants, {len(records) - len(failed)} built, {len(failed)} failed "
              f"(task {sweep.get('task')}, weights {sweep.get('weights')})."]
