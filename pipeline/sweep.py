@@ -103,7 +103,8 @@ class SweepResult:
 
 def plan_workers(cfg: SweepConfig, jobs: int) -> tuple[int, int]:
     """(workers, threads per worker). Default: a worker per core (up to one per job), the cores shared out:
-    several single-threaded conversions at once beat one conversion on every core (README "Sweeps")."""
+    much of a conversion is serial, so several single-threaded conversions at once are expected to beat one
+    conversion on every core (README "Sweeps": measured here within noise)."""
     cores = usable_cores()
     if cfg.workers and cfg.threads:
         return cfg.workers, cfg.threads
