@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -32,6 +33,28 @@ RAY_OBJECT_STORE_BYTES = 200 * 2 ** 20  # jobs pass small records; the files sta
 
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+BUSY = 0.25  # cores' worth of other programs' CPU use above which latencies are flagged as inflated
+
+
+def busy_cores(window: float = 1.0) -> float | None:
+    """Cores' worth of CPU time the machine spends over the next `window` seconds while this process sleeps,
+    from /proc/stat (None where there is none). Unlike the 1-minute load average, which decays over a minute,
+    it no longer counts worker processes that have just finished."""
+    def sample():
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+        return sum(ticks), ticks[3] + ticks[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return round((1 - (idle1 - idle0) / total) * (os.cpu_count() or 1), 2) if total > 0 else None
 
 
 def _init_worker(threads: int, slots, pin: bool) -> None:

@@ -59,9 +59,9 @@ def sweep_blocks(summary: dict) -> list:
                  f"{', from ' + c['folder'] if c.get('folder') else ''}).")
     b = sweep.get("benchmark") or {}
     if b.get("enabled"):
-        load = b.get("load_1min_before")
-        busy = "" if load is None else f"; 1-minute load before them: {load:g} on {b.get('cores')} cores" + \
-            (" — the machine was busy, the latencies are inflated" if load > 0.5 * (b.get("cores") or 1) else "")
+        other = b.get("busy_cores_before")
+        busy = "" if other is None else f"; other programs kept {other:g} of {b.get('cores')} cores busy just before" + \
+            (" — the latencies are inflated" if b.get("inflated") else "")
         lines.append(f"Latency: {b.get('note', '')}; runner threads: {b.get('threads') or 'every core'}, "
                      f"{b.get('runs')} timed runs per artifact{busy}.")
     lines += [f"FAILED {r['variant']} at {r.get('failed_step')}: {r.get('error')}" for r in failed]

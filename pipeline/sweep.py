@@ -30,7 +30,7 @@ from pipeline import sweep_state as state_
 from pipeline.artifacts import sha256_file, write_json
 from pipeline.config import FORMATS, ExportConfig, Variant
 from pipeline.errors import PipelineError
-from pipeline.executors import make_executor, usable_cores
+from pipeline.executors import BUSY, busy_cores, make_executor, usable_cores
 from pipeline.recipe import RecipeConfig, ensure_writable, needs_calibration, variant_dir
 from pipeline.sweep_grid import PAPER_RESOLUTIONS, SweepConfig, default_resolutions, grid, parse_values
 from pipeline.sweep_jobs import LOG, Job, JobResult
@@ -103,8 +103,8 @@ class SweepResult:
 
 def plan_workers(cfg: SweepConfig, jobs: int) -> tuple[int, int]:
     """(workers, threads per worker). Default: a worker per core (up to one per job), the cores shared out:
-    much of a conversion is serial, so several single-threaded conversions at once are expected to beat one
-    conversion on every core (README "Sweeps": measured here within noise)."""
+    much of a conversion is serial, so several single-threaded conversions at once beat one conversion on every
+    core (README "Sweeps": x1.61 on 2 cores)."""
     cores = usable_cores()
     if cfg.workers and cfg.threads:
         return cfg.workers, cfg.threads
@@ -219,7 +219,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
     steps = _steps(cfg)
     done_units = sum(len(steps) if not o.ok else sum(o.steps[s] == "unchanged" for s in steps)
                      for o in outcomes.values())
-    load = None
+    busy = None
     with logging_redirect_tqdm(), tqdm(total=len(variants) * len(steps), initial=done_units, desc="sweep",
                                        unit="step", disable=not progress, dynamic_ncols=True) as bar:
         # 2. convert + validate, in parallel
@@ -236,7 +236,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
         # 3. benchmark, one variant at a time
         t0 = time.perf_counter()
         if cfg.bench:
-            load = _benchmark_all(cfg, outcomes, states, plan.bench_key, bar)
+            busy = _benchmark_all(cfg, outcomes, states, plan.bench_key, bar)
         phases["benchmark"] = time.perf_counter() - t0
 
     # 4. record and report
@@ -245,7 +245,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
         if outcome.ok:
             outcome.gate_failures = _gate_failures(outcome.folder)
         _log_status(outcome)
-    _write_record(cfg, outcomes.values(), load)
+    _write_record(cfg, outcomes.values(), busy)
     report, written = _report(cfg.out)
     phases["report"] = time.perf_counter() - t0
     return SweepResult(tuple(outcomes.values()), report, written, round(time.perf_counter() - start, 1),
@@ -344,7 +344,8 @@ def _record_validation(outcome: Outcome, state: dict, key: dict, result: JobResu
 
 
 def _benchmark_all(cfg: SweepConfig, outcomes: dict, states: dict, key: dict, bar) -> float | None:
-    """Time what changed, one variant after the other; returns the 1-minute load before (None: nothing timed)."""
+    """Time what changed, one variant after the other; returns the cores other programs kept busy just before
+    (None: nothing timed, or not measurable)."""
     from targets.local import bench_local
 
     todo = []
@@ -359,10 +360,10 @@ def _benchmark_all(cfg: SweepConfig, outcomes: dict, states: dict, key: dict, ba
             bar.update(1)
     if not todo:
         return None
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-    if load is not None and load > 0.5:
-        log.warning("1-minute load is %.1f on %d cores before the benchmarks: other programs are running, "
-                    "latencies will be inflated", load, usable_cores())
+    busy = busy_cores()
+    if busy is not None and busy > BUSY:
+        log.warning("other programs kept %.2f of %d cores busy before the benchmarks: latencies will be inflated",
+                    busy, os.cpu_count() or 1)
     for outcome, files, reason in todo:
         bar.set_postfix_str(f"benchmark {outcome.variant.name}", refresh=True)
         t0 = time.perf_counter()
@@ -378,7 +379,7 @@ def _benchmark_all(cfg: SweepConfig, outcomes: dict, states: dict, key: dict, ba
         outcome.steps["benchmark"] = f"{len(files)} timed ({time.perf_counter() - t0:.0f} s)"
         log.info("%s: benchmarked %d artifact(s) (%s)", outcome.variant.name, len(files), reason)
         bar.update(1)
-    return load
+    return busy
 
 
 def _gate_failures(folder: Path) -> tuple[str, ...]:
@@ -400,7 +401,7 @@ def _log_status(outcome: Outcome) -> None:
         log.info("%s: done%s", name, f"; gate fails: {', '.join(outcome.gate_failures)}" if outcome.gate_failures else "")
 
 
-def _write_record(cfg: SweepConfig, outcomes, load: float | None) -> Path:
+def _write_record(cfg: SweepConfig, outcomes, busy: float | None) -> Path:
     """OUT/sweep.json: the grid, its settings and each variant's result; rewritten only when it changes."""
     path = cfg.out / SWEEP_RECORD
     try:
@@ -411,8 +412,9 @@ def _write_record(cfg: SweepConfig, outcomes, load: float | None) -> Path:
     bench = dict(old.get("benchmark") or {})
     bench.update({"enabled": cfg.bench, "target": "local", "threads": cfg.bench_threads, "runs": cfg.bench_runs,
                   "serial": True, "note": BENCH_NOTE, "cores": usable_cores()})
-    if load is not None:  # the load of the last run that timed anything
-        bench["load_1min_before"] = load
+    if busy is not None:  # measured by the last run that timed anything
+        bench["busy_cores_before"], bench["inflated"] = busy, busy > BUSY
+        bench.pop("load_1min_before", None)  # what older sweeps recorded instead
     record = {
         "schema": 1,
         "task": outcomes[0].variant.task if outcomes else cfg.task,

@@ -165,7 +165,7 @@ def write_sweep(out: Path, archs=("v1",), alphas=(0.25, 0.5, 0.75, 1.0), sides=(
                  "formats": ["fp32", "fp16", "int8", "onnx"]},
         "validation": {"limit": 1000, "seed": 0}, "calibration": {"count": 200, "seed": 0, "folder": None},
         "benchmark": {"enabled": True, "target": "local", "threads": None, "runs": 100, "serial": True,
-                      "note": "benchmarks ran one variant at a time", "cores": 2, "load_1min_before": 0.2},
+                      "note": "benchmarks ran one variant at a time", "cores": 2, "busy_cores_before": 0.1},
         "variants": records}))
     return out
 
@@ -350,8 +350,9 @@ def test_sweep_page_is_sortable_and_says_how_latency_was_measured(sweep_report):
     assert not re.search(r"<(link|script)\b[^>]*\bsrc=", page)  # inline only: one file, offline
     for text in ("Pareto front: the artifacts to choose from", "no other passing artifact beats on both axes",
                  "one variant at a time", "FAILED mobilenet_0.50_128 at convert", "V3-Small 1.00 / 224 px",
-                 "variant(s) of the sweep failed"):
+                 "variant(s) of the sweep failed", "other programs kept 0.1 of 2 cores busy just before"):
         assert text in page, text
+    assert "inflated" not in page  # 0.1 cores is not a busy machine
     md = result.markdown.read_text()
     header = next(line for line in md.splitlines() if line.startswith("| arch | α | px | artifact"))
     assert header.endswith("| Pareto front |") and f"p50 ms {LOCAL}" in header

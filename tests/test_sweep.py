@@ -266,3 +266,19 @@ def test_one_sweep_at_a_time_per_out(tmp_path):
         proc = run_cli("sweep", *TINY, "--out", out)
     assert proc.returncode == 2 and "expected no other sweep writing to OUT=" in error_line(proc)
     assert not list(out.rglob("manifest.json"))
+
+
+def test_busy_cores_sees_another_program_spinning():
+    """The benchmarks' busy check counts CPU use now, so it sees a spinning process (and cannot pass idle)."""
+    import sys
+
+    from pipeline.executors import BUSY, busy_cores
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        busy = busy_cores(0.5)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and busy > max(BUSY, 0.7)
