@@ -166,6 +166,44 @@ def test_an_interrupted_sweep_resumes(tmp_path):
     assert rows[other].endswith("done") and "fp32 (" in rows[other]
 
 
+def _workers(parent: int) -> list[int]:
+    """The pool's worker processes under `parent` (not multiprocessing's resource tracker)."""
+    pids = []
+    for children in Path(f"/proc/{parent}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                pids.append(int(pid))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_killed_worker_takes_only_its_job_which_runs_again_alone(tmp_path):
+    """SIGKILL to the worker in the middle of a conversion (what the OOM killer does): the job runs once
+    more in a fresh process and the sweep finishes."""
+    out = tmp_path / "out"
+    args = ("sweep", "--task", TASK, "--alphas", "0.25", "--resolutions", "32", "--formats", "fp32",
+            "--limit", "100", "--no-bench", "--workers", "1", "--no-progress", *OPEN_GATES, "--out", str(out))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*CLI, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    log, killed, deadline = out / TASK / VARIANTS[0] / "sweep.log", None, time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        if log.is_file() and "convert" in log.read_text():  # the job has started in the worker
+            workers = _workers(proc.pid)
+            if workers:
+                os.kill(workers[0], signal.SIGKILL)
+                killed = workers[0]
+        time.sleep(0.1)
+    assert killed, "expected to catch the worker converting"
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert f"{VARIANTS[0]}: the worker running convert died; running it again on its own" in stderr
+    assert "attempt 2" in log.read_text()
+    assert "1 done, 0 unchanged, 0 failed" in stdout and not temporary_files(out)
+    assert (out / TASK / VARIANTS[0] / "validation.json").is_file()
+
+
 @pytest.mark.slow
 def test_ray_executor_writes_the_same_files(first, tmp_path):
     if importlib.util.find_spec("ray") is None:
