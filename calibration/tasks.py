@@ -155,7 +155,6 @@ def read_images(files: list[Path], pre: Preprocessing, labels: np.ndarray | None
 
 def imagenet_folder(folder: str | Path, pre: Preprocessing, synsets: tuple[str, ...], limit: int | None,
                     seed: int, progress: bool = True) -> LabeledImages:
-    """An ImageNet-val style folder: one sub-folder per synset (n01440764/...)."""
     """An ImageNet-val style folder: one sub-folder per synset (n01440764/...) gives labels.
 
     Any other layout is read as unlabelled images: validation then reports agreement metrics only.
