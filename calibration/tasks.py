@@ -93,17 +93,18 @@ class Task:
         """Images of `split` ('train' or 'test'), `limit` of them drawn with `seed`, cropped and resized."""
         pre = self.preprocessing(resolution)
         if self.kind == "fashion-mnist":
-            data = fashion_mnist.load_split(split)
-            index = _sample(len(data.labels), limit, seed)
+            data = fashion_mnist.load_split(split, whole=limit is None)
+            index = sample_rows(data.total, limit, seed)
+            images, labels = data.take(index)
             pixels = np.stack([
-                pre.crop_and_resize(Image.fromarray(data.images[i], "L"))
-                for i in tqdm(index, desc=f"fashion-mnist {split}", disable=not progress, leave=False)
+                pre.crop_and_resize(Image.fromarray(image, "L"))
+                for image in tqdm(images, desc=f"fashion-mnist {split}", disable=not progress, leave=False)
             ])
             names = tuple(f"fashion-mnist/{split}[{i}]" for i in index)
-            return LabeledImages(pixels, data.labels[index].astype(np.int64), data.source, names)
+            return LabeledImages(pixels, labels.astype(np.int64), data.source, names)
         if self.kind == "folder":
             files, labels = self._folder_split(split)
-            index = _sample(len(files), limit, seed)
+            index = sample_rows(len(files), limit, seed)
             return read_images([files[i] for i in index], pre, labels[index], source=self.name, progress=progress)
         raise PipelineError(
             "expected labelled images for task imagenet, received none: ImageNet images are not available "
@@ -129,10 +130,15 @@ class Task:
         return files, np.asarray(labels, np.int64)
 
 
-def _sample(n: int, limit: int | None, seed: int) -> np.ndarray:
+def sample_rows(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """`limit` of the row numbers 0..n-1 (all when None), sorted: the first `limit` of seed's permutation.
+
+    A prefix, so that a larger limit draws a superset of a smaller one's images (more calibration samples
+    only add images) and the embedded Fashion-MNIST subset, seed 0's first 5,000, serves every limit up to it.
+    """
     if limit is None or limit >= n:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
 
 
 def read_images(files: list[Path], pre: Preprocessing, labels: np.ndarray | None = None, source: str = "",
@@ -166,7 +172,7 @@ def imagenet_folder(folder: str | Path, pre: Preprocessing, synsets: tuple[str, 
     if not labelled:
         log.warning("%s is not one sub-folder per ImageNet synset: validating without labels", folder)
     labels = np.asarray([position[p[0]] for p in parents]) if labelled else None
-    index = _sample(len(files), limit, seed)
+    index = sample_rows(len(files), limit, seed)
     return read_images([files[i] for i in index], pre, None if labels is None else labels[index],
                        source=str(folder), progress=progress)
 

@@ -96,6 +96,7 @@ def test_fashion_mnist_loader_reads_idx():
 def test_fashion_mnist_missing_everywhere_names_every_place(tmp_path, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setattr(fashion_mnist, "KERAS_CACHE_DIR", tmp_path / "no-keras")
+    monkeypatch.setattr(fashion_mnist, "EMBEDDED_DIR", tmp_path / "no-embedded")
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
     import keras
 
@@ -131,3 +132,47 @@ def test_bad_calibration_folders(tmp_path, case):
     line = error_line(proc)
     assert "expected" in line and "received" in line
     assert not list((tmp_path / "out").rglob("*.tflite"))
+
+
+@pytest.fixture
+def embedded_only(monkeypatch, tmp_path):
+    """Fashion-MNIST as a machine without the Debian package or a Keras cache sees it."""
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(fashion_mnist, "KERAS_CACHE_DIR", tmp_path / "no-keras-cache")
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras-home"))
+
+
+def test_larger_samples_contain_smaller_ones():
+    from calibration.tasks import sample_rows
+
+    small, large = sample_rows(60_000, 200, 0), sample_rows(60_000, 1000, 0)
+    assert set(small) <= set(large) and len(set(large)) == 1000 and list(large) == sorted(large)
+
+
+def test_the_embedded_copy_serves_validation_and_calibration(embedded_only):
+    task = resolve_task("fashion-mnist")
+    test = task.labeled_images("test", 32, limit=None, progress=False)
+    assert len(test.labels) == 10_000 and test.source == str(fashion_mnist.EMBEDDED_DIR)
+    calib = calibration_set(task, 32, 200, progress=False)
+    assert calib.source == str(fashion_mnist.EMBEDDED_DIR) and len(calib.samples) == 200
+    with pytest.raises(PipelineError, match="embedded 5,000-image calibration subset"):
+        calibration_set(task, 32, 200, seed=1, progress=False)
+
+
+def test_the_embedded_copy_equals_the_full_dataset(embedded_only, monkeypatch):
+    """Same images, same labels, same names: artifacts do not depend on which copy a machine has."""
+    full_dir = fashion_mnist.Path("/usr/share/datasets/fashion-mnist")
+    if not full_dir.is_dir():
+        pytest.skip("the full dataset (Debian's dataset-fashion-mnist) is not installed to compare with")
+    task = resolve_task("fashion-mnist")
+    embedded = task.labeled_images("train", 32, limit=500, progress=False)
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", full_dir)
+    full = task.labeled_images("train", 32, limit=500, progress=False)
+    assert embedded.names == full.names and np.array_equal(embedded.pixels, full.pixels)
+    assert np.array_equal(embedded.labels, full.labels) and full.source != embedded.source
+
+
+def test_training_on_the_embedded_subset_is_refused(embedded_only):
+    with pytest.raises(PipelineError, match="training needs all 60,000"):
+        fashion_mnist.load_split("train", whole=True)
