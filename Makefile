@@ -91,7 +91,7 @@ report: setup  ## OUT/report.md, report.html, summary.json over every variant un
 train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
 	$(CLI) train --arch $(ARCH) --alpha $(ALPHA) --res $(or $(RES),64) \
 	  $(if $(TRAIN_RESOLUTIONS),--resolutions "$(TRAIN_RESOLUTIONS)") $(if $(INIT),--init $(INIT)) --task $(if $(filter imagenet,$(TASK)),fashion-mnist,$(TASK)) \
-	  --epochs $(EPOCHS) --out $(OUT) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
+	  --epochs $(EPOCHS) $(if $(LR),--lr $(LR)) --out $(OUT) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
 
 bench: setup  ## latency of every artifact of the variant on this machine
 	$(CLI) bench $(VARIANT) $(if $(THREADS),--threads $(THREADS)) $(if $(PROFILE),--profile $(PROFILE))

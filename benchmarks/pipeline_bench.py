@@ -15,6 +15,10 @@ Figures, each from an empty output folder (nothing to skip) unless said otherwis
 TASK=fashion-mnist with its reference weights: offline, real conversions and real validation. At 128-224 px
 those checkpoints (trained at 32-64 px) are near chance, which changes no work: these are timings only.
 Printed as a table (and as JSON with --json); wall times include the serial benchmark phase and the report.
+`--record benchmarks/records/pipeline_bench.json` also writes the figures there: the README's table of
+pipeline timings is generated from that committed record (benchmarks/readme.py). How busy the machine was
+is measured as the sweep measures it (`busy_cores`: cores' worth of CPU others use over one second of
+/proc/stat, before and after), not by the 1-minute load average, which still counts finished workers.
 """
 from __future__ import annotations
 
@@ -30,7 +34,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from pipeline.artifacts import write_json  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
+from pipeline.executors import busy_cores  # noqa: E402
 from pipeline.sweep import PAPER_RESOLUTIONS, SweepConfig, parse_values, run_sweep  # noqa: E402
 from pipeline.validate import Gates, ValidationConfig  # noqa: E402
 
@@ -66,6 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-speedup", action="store_true", help="skip figure 3")
     p.add_argument("--keep", type=Path, default=None, help="keep the output folders here (default: a temporary one)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--record", type=Path, default=None, help="also write the figures as JSON to this file")
     args = p.parse_args(argv)
     try:
         alphas = parse_values(args.alphas, "ALPHAS")
@@ -77,7 +84,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     root = args.keep or Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
-    figures = {"cores": os.cpu_count(), "load_1min_at_start": round(os.getloadavg()[0], 2), "task": TASK,
+    figures = {"cores": os.cpu_count(), "busy_cores_at_start": busy_cores(), "task": TASK,
                "formats": list(formats), "validation_images": args.limit}
     try:
         if not args.skip_one:
@@ -101,7 +108,9 @@ def main(argv=None) -> int:
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
-    figures["load_1min_at_end"] = round(os.getloadavg()[0], 2)
+    figures["busy_cores_at_end"] = busy_cores()
+    if args.record:
+        write_json(args.record, figures)
     print(json.dumps(figures, indent=2) if args.json else table(figures))
     return 0
 
@@ -111,8 +120,8 @@ def table(f: dict) -> str:
         return ", ".join(f"{k} {v:.0f} s" for k, v in r["phases"].items())
 
     lines = [f"pipeline benchmark: {f['task']}, formats {' '.join(f['formats'])}, validation on "
-             f"{f['validation_images']} images, {f['cores']} cores; 1-min load {f['load_1min_at_start']} at start, "
-             f"{f['load_1min_at_end']} at end"]
+             f"{f['validation_images']} images, {f['cores']} cores; others busy {f['busy_cores_at_start']} cores at "
+             f"start, {f['busy_cores_at_end']} at end"]
     if "one_variant" in f:
         r = f["one_variant"]
         lines.append(f"one variant ({r['grid']}, every format):  {r['seconds']:7.1f} s   ({phases(r)})")

@@ -1,4 +1,7 @@
-"""Where artifacts run: this machine (`local`), a device over ssh (`ssh`), an Android device (`adb`).
+"""Where artifacts run: this machine (`local`) and a device over ssh (`ssh`: a Raspberry Pi, any Linux board).
+
+There is no Android (adb) target: benchmark .tflite files on a phone with LiteRT's own benchmark app
+(README, "Android").
 
 Each target runs the standalone `benchmarks/runner.py` on every .tflite/.onnx artifact of a variant
 folder and writes `benchmark-<target>.json` beside them. Device profiles (`profiles/*.toml`, loaded by

@@ -28,6 +28,17 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.fixture
+def embedded_only(monkeypatch, tmp_path):
+    """Fashion-MNIST as a machine without Debian's package or a Keras cache sees it: the embedded copy."""
+    from calibration import fashion_mnist
+
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(fashion_mnist, "KERAS_CACHE_DIR", tmp_path / "no-keras-cache")
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras-home"))
+
+
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory):
     """alpha=0.25, 32 px, every format + per-tensor int8.

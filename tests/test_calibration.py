@@ -134,14 +134,6 @@ def test_bad_calibration_folders(tmp_path, case):
     assert not list((tmp_path / "out").rglob("*.tflite"))
 
 
-@pytest.fixture
-def embedded_only(monkeypatch, tmp_path):
-    """Fashion-MNIST as a machine without the Debian package or a Keras cache sees it."""
-    monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
-    monkeypatch.setattr(fashion_mnist, "KERAS_CACHE_DIR", tmp_path / "no-keras-cache")
-    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-keras-home"))
-
 
 def test_larger_samples_contain_smaller_ones():
     from calibration.tasks import sample_rows

@@ -77,16 +77,13 @@ def test_tiny_sweep_end_to_end(first):
 
 @pytest.mark.slow
 def test_second_sweep_redoes_nothing(first):
-    out, proc, first_seconds = first
+    out, proc, _ = first
     assert proc.returncode == 0, proc.stderr[-3000:]
     before = snapshot(out)
-    started = time.monotonic()
     again = sweep(out)
-    seconds = time.monotonic() - started
     assert again.returncode == 0, again.stderr[-3000:]
     assert snapshot(out) == before  # not one file rewritten: artifacts, JSON, report, plots
     assert "0 done, 2 unchanged, 0 failed" in again.stdout and "(unchanged)" in again.stdout
-    assert seconds < 30 and seconds < first_seconds / 3, (seconds, first_seconds)
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """targets/: device profiles, runtime planning, and bench_local on a tiny real variant."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -32,7 +33,7 @@ def test_every_shipped_profile_loads():
         assert profile.name == name and profile.python and profile.runtimes
     pi4 = load_profile("raspberry-pi-4")
     assert (pi4.arch, pi4.threads, pi4.runtimes[0]) == ("aarch64", 4, "litert")
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         pi4.threads = 1
 
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""The README's measured tables, generated from the committed records that measured them.
+
+    python benchmarks/readme.py            # rewrite every generated block of README.md from its record
+    python benchmarks/readme.py --check    # exit 1 naming each block that differs (the test suite runs this)
+
+A generated block is the text between `<!-- begin:NAME -->` and `<!-- end:NAME -->`. `BLOCKS` maps each
+NAME to the function that renders it from its records, so a figure in the README is never typed by hand:
+re-measure (the script that measured it writes the record), then run this.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+README = ROOT / "README.md"
+CHECKPOINTS = ROOT / "pipeline" / "checkpoints" / "fashion-mnist"
+RECORDS = ROOT / "benchmarks" / "records"
+
+ARCH_TITLES = {"v1": "V1", "v2": "V2", "v3-small": "V3-Small", "v3-large": "V3-Large"}
+
+
+def checkpoints_table() -> str:
+    """Reference checkpoints: how each was trained (its record's stages), top-1 per side, size, time."""
+    order = {"v1": 0, "v3-small": 1, "v2": 2, "v3-large": 3}
+    records = sorted((json.loads(p.read_text()) | {"_weights": p.with_name(p.name.replace(".json", ".weights.h5"))}
+                      for p in CHECKPOINTS.glob("*.json")), key=lambda r: (order[r["arch"]], r["alpha"]))
+    sides = sorted({int(s) for r in records for s in r["resolutions"]})
+    rows = ["| model | how it was trained (`make train`, see the record's `stages`) | top-1 at "
+            f"{' / '.join(map(str, sides))} px (10,000 test images) | weights file | train time here |",
+            "|---|---|---|---|---|"]
+    for r in records:
+        stages = "; then ".join(f"{s['config']['epochs']} epochs {s['what']}, lr {s['config']['learning_rate']:g}"
+                                for s in r["stages"])
+        accuracy = " / ".join(f"{100 * r['accuracy_by_resolution'][str(s)]:.1f}" for s in sides)
+        minutes = sum(s["seconds"] for s in r["stages"]) / 60
+        rows.append(f"| {ARCH_TITLES[r['arch']]} {r['alpha']:.2f} | {stages} | {accuracy} % | "
+                    f"{r['_weights'].stat().st_size / 1e6:.2f} MB | {minutes:.0f} min |")
+    return "\n".join(rows)
+
+
+def family_cost_table() -> str:
+    """Mult-Adds and parameters of each architecture at 1.0-224 from the cost model, beside the papers'."""
+    from pipeline.cost import cost_table
+
+    rows = ["| `ARCH` | Mult-Adds | published | parameters (weights only) | published | Keras `count_params()` |",
+            "|---|---|---|---|---|---|"]
+    for arch, title in ARCH_TITLES.items():
+        report = cost_table(1.0, 224, arch=arch)
+        paper = report.published[0] if report.published else None
+        published = paper.to_dict(report.total_mult_adds, report.total_params) if paper else {}
+        rows.append(f"| `{arch}` | {report.total_mult_adds / 1e6:.1f} M | "
+                    f"{_published(published, 'mult_adds')} | {report.total_params / 1e6:.2f} M | "
+                    f"{_published(published, 'params')} | {report.keras_params / 1e6:.2f} M |")
+    return "\n".join(rows)
+
+
+def _published(figures: dict, key: str) -> str:
+    if not figures:
+        return "—"
+    return f"{figures[key + '_m']:g} M ({figures[key + '_diff_pct']:+.1f} %)"
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "checkpoints": checkpoints_table,
+    "family-cost": family_cost_table,
+}
+
+_BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
+
+
+def render(text: str) -> tuple[str, list[str]]:
+    """README text with every generated block rendered anew, and the names of blocks that changed."""
+    changed: list[str] = []
+
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise KeyError(f"expected a generated block named one of {', '.join(BLOCKS)}, received {name!r}")
+        body = BLOCKS[name]().rstrip("\n") + "\n"
+        if body != match["body"]:
+            changed.append(name)
+        return match.group(1) + body + match.group(4)
+
+    new = _BLOCK.sub(fill, text)
+    missing = set(BLOCKS) - set(m["name"] for m in _BLOCK.finditer(text))
+    if missing:
+        raise KeyError(f"expected README blocks for {', '.join(sorted(missing))}, received none")
+    return new, changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    try:
+        new, changed = render(args.readme.read_text())
+    except (KeyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        for name in changed:
+            print(f"README block {name!r} differs from its record: run python benchmarks/readme.py")
+        return 1 if changed else 0
+    if changed:
+        tmp = args.readme.with_suffix(".md.tmp")
+        tmp.write_text(new)
+        tmp.replace(args.readme)
+    print(f"README: {len(changed)} block(s) rewritten ({', '.join(changed) or 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
