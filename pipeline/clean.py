@@ -16,7 +16,7 @@ from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
-MARKER = ".mobilenet-edge"
+MARKER = ".mobilenet_edge"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -58,5 +58,4 @@ def clean_output(out: Path) -> CleanResult:
         raise PipelineError(f"expected OUT to be a folder the pipeline created (it holds {MARKER}), received "
                             f"{str(out)!r} without it; nothing was deleted (delete it yourself if it is yours)")
     shutil.rmtree(real)
-    log.info("removed %s", real)
     return CleanResult(out, True)

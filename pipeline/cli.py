@@ -277,7 +277,14 @@ def cmd_demo(args) -> int:
 def cmd_sweep(args) -> int:
     """Every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS; exit 1 when a variant failed (or, with
     --strict, when an artifact fails its gate: without it a gate failure is a finding the report shows)."""
+    import signal
+
     from pipeline.sweep import SweepConfig, parse_values, run_sweep
+
+    # A sweep started with Ctrl-C ignored (a background job of a non-interactive shell, some CI runners) would
+    # otherwise never stop on SIGINT and run to the end: its contract is that Ctrl-C stops it, resumable.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def count(text, what):
         value = parse_values(text, what, int) if text not in (None, "") else (None,)
@@ -410,7 +417,7 @@ def parser() -> argparse.ArgumentParser:
     _add_variant_args(p)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("clean", help="delete OUT, only if the pipeline created it (it holds .mobilenet-edge)")
+    p = sub.add_parser("clean", help="delete OUT, only if the pipeline created it (it holds .mobilenet_edge)")
     p.add_argument("--out", default="artifacts", type=Path)
     p.set_defaults(func=cmd_clean)
 

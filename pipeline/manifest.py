@@ -8,6 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.artifacts import sha256_file, write_json
+from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -232,6 +232,9 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
             log.info("%d job(s) on %s: %d worker(s) × %d thread(s)", len(plan.jobs), executor.name, workers, threads)
             try:
                 _drive(executor, plan, cfg, bar)
+            except KeyboardInterrupt:
+                executor.interrupt()  # the workers stop their jobs too; finished steps are recorded, so it resumes
+                raise
             finally:
                 executor.close(cancel=True)
         phases["convert+validate"] = time.perf_counter() - t0
