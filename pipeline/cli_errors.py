@@ -52,7 +52,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def os_error_message(exc: OSError) -> str:
     """`expected to read or write PATH, received No space left on device (ENOSPC); free some space …`"""
-    where = exc.filename if exc.filename is not None else "a file"
+    # os.replace (every atomic write) names the temporary file first and the final one second
+    where = exc.filename2 or exc.filename or "a file"
     code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
     reason = exc.strerror or str(exc) or type(exc).__name__
     hint = _HINTS.get(exc.errno)

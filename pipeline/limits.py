@@ -55,13 +55,16 @@ def available_bytes() -> tuple[float, str]:
                 figures.append((int(line.split()[1]) * 1024, "available memory"))
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
-        if limit != "max":
+    for limit_file, used_file in (("memory.max", "memory.current"),  # cgroup v2, then v1
+                                  ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        try:
+            limit = Path("/sys/fs/cgroup", limit_file).read_text().strip()
+            used = int(Path("/sys/fs/cgroup", used_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit != "max" and int(limit) < 2 ** 60:  # v1 writes "no limit" as a huge number
             figures.append((int(limit) - used, "the cgroup's memory limit"))
-    except (OSError, ValueError):
-        pass
+        break
     return min(figures) if figures else (float("inf"), "unknown")
 
 
