@@ -49,8 +49,8 @@ def read_manifest(variant_dir: Path, expect: str | None = None) -> dict | None:
     return json.loads(path.read_text())
 
 
-def manifest_problem(path: Path, expect: str | None = None) -> str | None:
-    """What is wrong with the manifest at `path` (None: nothing)."""
+def manifest_problem(path: Path, expect: str | None = None, required=REQUIRED) -> str | None:
+    """What is wrong with the manifest at `path` (None: nothing); `required`: the keys the reader needs."""
     text = path.read_text(errors="replace")
     if not text.strip():
         return "an empty file"
@@ -60,7 +60,7 @@ def manifest_problem(path: Path, expect: str | None = None) -> str | None:
         return f"invalid JSON ({getattr(exc, 'msg', exc)} at line {getattr(exc, 'lineno', '?')})"
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}"
-    missing = [k for k in REQUIRED if k not in data]
+    missing = [k for k in required if k not in data]
     if missing:
         return f"no {', '.join(missing)}"
     if not isinstance(data["variant"], dict) or not isinstance(data["artifacts"], list) or \

@@ -136,7 +136,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
         raise PipelineError(f"expected variant folders <task>/<variant>/manifest.json under {out_dir}, received none")
     problems, variants, records, columns = [], [], [], {}
     for folder in folders:
-        damage = manifest_problem(folder / MANIFEST, expect=folder.name)
+        damage = manifest_problem(folder / MANIFEST, expect=folder.name, required=("variant", "artifacts"))
         if damage:
             log.warning("report: %s is %s; left out", folder / MANIFEST, damage)
             problems.append(f"{folder / MANIFEST}: expected the manifest of {folder.name}, received {damage}; export "

@@ -24,7 +24,7 @@ class OnDisk:
 
     status: str  # ok | missing | empty | changed
     sha256: str | None  # the file's sha256 now (None: no file)
-    bytes: int | None
+    bytes: int | None  # its size (when ok: the manifest's figure, the same file by its sha256)
 
 
 def on_disk(folder: Path, entry: dict) -> OnDisk:
@@ -35,7 +35,9 @@ def on_disk(folder: Path, entry: dict) -> OnDisk:
     if size == 0:
         return OnDisk("empty", None, 0)
     sha = sha256_file(path)
-    return OnDisk(OK if sha == entry.get("sha256") else "changed", sha, size)
+    if sha != entry.get("sha256"):
+        return OnDisk("changed", sha, size)
+    return OnDisk(OK, sha, entry.get("bytes", size))
 
 
 def measured_on(result: dict, disk: OnDisk) -> bool:
