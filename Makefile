@@ -35,12 +35,31 @@ EXECUTOR    ?= process
 WORKERS     ?=
 RAY_ADDRESS ?=
 STRICT      ?= 0
+IMAGE   ?=
+ARTIFACT ?=
+TOP     ?=
+JSON    ?= 0
+IDENTITY ?=
+KNOWN_HOSTS ?=
+TRAIN_RESOLUTIONS ?=
+INIT    ?=
+CHECKPOINTS ?=
+LR      ?=
 
-VARIANT = --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO)) --task $(TASK) \
-          $(if $(WEIGHTS),--weights $(WEIGHTS)) --out $(OUT)
-EXPORT  = $(CLI) export $(VARIANT) $(if $(CALIB),--calib $(CALIB)) --n $(N) --int8-io $(INT8_IO) --opset $(OPSET) \
-          $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float $(KEEP_FLOAT))
-VALID   = $(if $(LIMIT),--limit $(LIMIT)) $(if $(EVAL),--eval $(EVAL))
+# Variables are data, never shell (see "Make variables" in README.md). Each name in DATA_VARS is re-bound to
+# its literal text (make expands nothing inside it) and exported; recipes read it from the environment as
+# "$$NAME", or $${NAME:+--flag "$$NAME"} when optional, so one value is always one argument of the CLI.
+DATA_VARS = ARCH ALPHA RES RHO TASK WEIGHTS CALIB OUT N INT8_IO OPSET LIMIT KEEP_FLOAT EVAL THREADS HOST PORT \
+            PROFILE EPOCHS ALPHAS ARCHS RESOLUTIONS FORMATS EXECUTOR WORKERS RAY_ADDRESS STRICT IMAGE ARTIFACT TOP \
+            JSON IDENTITY KNOWN_HOSTS TRAIN_RESOLUTIONS INIT CHECKPOINTS LR
+$(foreach v,$(DATA_VARS),$(eval override $(v) := $$(value $(v))))
+export $(DATA_VARS)
+
+VARIANT = --arch "$$ARCH" --alpha "$$ALPHA" $${RES:+--res "$$RES"} $${RHO:+--rho "$$RHO"} --task "$$TASK" \
+          $${WEIGHTS:+--weights "$$WEIGHTS"} --out "$$OUT"
+EXPORT  = $(CLI) export $(VARIANT) $${CALIB:+--calib "$$CALIB"} --n "$$N" --int8-io "$$INT8_IO" --opset "$$OPSET" \
+          $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float "$$KEEP_FLOAT")
+VALID   = $${LIMIT:+--limit "$$LIMIT"} $${EVAL:+--eval "$$EVAL"}
 
 .PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check \
         bench-remote pi-emulator android test test-fast clean
@@ -64,14 +83,14 @@ $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.lock
 setup-ray: $(VENV)/.installed-ray  ## the optional Ray extra (EXECUTOR=ray; the test suite's Ray test)
 
 sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
-	$(CLI) sweep --task $(TASK) --archs "$(ARCHS)" --alphas "$(ALPHAS)" $(if $(RESOLUTIONS),--resolutions "$(RESOLUTIONS)") \
-	  --formats "$(FORMATS)" $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(CALIB),--calib $(CALIB)) --n $(N) \
-	  --int8-io $(INT8_IO) --opset $(OPSET) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
-	  --executor $(EXECUTOR) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(THREADS),--bench-threads $(THREADS)) $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
+	$(CLI) sweep --task "$$TASK" --archs "$$ARCHS" --alphas "$$ALPHAS" $${RESOLUTIONS:+--resolutions "$$RESOLUTIONS"} \
+	  --formats "$$FORMATS" $${WEIGHTS:+--weights "$$WEIGHTS"} $${CALIB:+--calib "$$CALIB"} --n "$$N" \
+	  --int8-io "$$INT8_IO" --opset "$$OPSET" --limit "$${LIMIT:-1000}" $${EVAL:+--eval "$$EVAL"} \
+	  --executor "$$EXECUTOR" $${RAY_ADDRESS:+--ray-address "$$RAY_ADDRESS"} $${WORKERS:+--workers "$$WORKERS"} \
+	  $${THREADS:+--bench-threads "$$THREADS"} $(if $(filter-out 0,$(STRICT)),--strict) --out "$$OUT"
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
-	$(CLI) demo --out $(OUT) --alphas "$(ALPHAS)" $(if $(LIMIT),--limit $(LIMIT))
+	$(CLI) demo --out "$$OUT" --alphas "$$ALPHAS" $${LIMIT:+--limit "$$LIMIT"}
 
 all: setup  ## every format for one variant (+ the per-tensor int8 .tflite, to compare)
 	$(EXPORT) --formats all --per-tensor
@@ -80,29 +99,30 @@ fp32 fp16 dynamic int8 onnx onnx-int8: setup  ## one format for one variant (mak
 	$(EXPORT) --formats $@
 
 cost: setup  ## per-layer cost table (Mult-Adds, params; V1: paper Table 1/2) for ARCH, ALPHA and RES
-	$(CLI) cost --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO))
+	$(CLI) cost --arch "$$ARCH" --alpha "$$ALPHA" $${RES:+--res "$$RES"} $${RHO:+--rho "$$RHO"}
 
 validate: setup  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails
 	$(CLI) validate $(VARIANT) $(VALID)
 
 report: setup  ## OUT/report.md, report.html, summary.json over every variant under OUT
-	$(CLI) report --out $(OUT)
+	$(CLI) report --out "$$OUT"
 
 train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
-	$(CLI) train --arch $(ARCH) --alpha $(ALPHA) --res $(or $(RES),64) \
-	  $(if $(TRAIN_RESOLUTIONS),--resolutions "$(TRAIN_RESOLUTIONS)") $(if $(INIT),--init $(INIT)) --task $(if $(filter imagenet,$(TASK)),fashion-mnist,$(TASK)) \
-	  --epochs $(EPOCHS) $(if $(LR),--lr $(LR)) --out $(OUT) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
+	$(CLI) train --arch "$$ARCH" --alpha "$$ALPHA" --res "$${RES:-64}" \
+	  $${TRAIN_RESOLUTIONS:+--resolutions "$$TRAIN_RESOLUTIONS"} $${INIT:+--init "$$INIT"} \
+	  --task $(if $(subst imagenet,,$(TASK)),"$$TASK",fashion-mnist) \
+	  --epochs "$$EPOCHS" $${LR:+--lr "$$LR"} --out "$$OUT" $${CHECKPOINTS:+--checkpoints "$$CHECKPOINTS"}
 
 bench: setup  ## latency of every artifact of the variant on this machine
-	$(CLI) bench $(VARIANT) $(if $(THREADS),--threads $(THREADS)) $(if $(PROFILE),--profile $(PROFILE))
+	$(CLI) bench $(VARIANT) $${THREADS:+--threads "$$THREADS"} $${PROFILE:+--profile "$$PROFILE"}
 
 bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads)
-	$(VENV)/bin/python benchmarks/reference_check.py $(OUT)/$(TASK)/mobilenet_$(shell printf '%.2f' $(ALPHA))_$(or $(RES),224)
+	$(VENV)/bin/python benchmarks/reference_check.py "$$OUT/$$TASK/mobilenet_$$(printf '%.2f' "$$ALPHA")_$${RES:-224}"
 
 bench-remote: setup  ## latency on a device over ssh: HOST=user@host [PORT=22] [THREADS=4]
-	$(CLI) bench-remote $(VARIANT) --host "$(HOST)" --port $(PORT) $(if $(THREADS),--threads $(THREADS)) \
-	  $(if $(PROFILE),--profile $(PROFILE)) $(if $(IDENTITY),--identity $(IDENTITY)) \
-	  $(if $(KNOWN_HOSTS),--known-hosts $(KNOWN_HOSTS))
+	$(CLI) bench-remote $(VARIANT) --host "$$HOST" --port "$$PORT" $${THREADS:+--threads "$$THREADS"} \
+	  $${PROFILE:+--profile "$$PROFILE"} $${IDENTITY:+--identity "$$IDENTITY"} \
+	  $${KNOWN_HOSTS:+--known-hosts "$$KNOWN_HOSTS"}
 
 pi-emulator: setup  ## build (cached) and start the emulated Raspberry Pi behind sshd on 127.0.0.1
 	bash targets/pi_emulator/pi-emulator.sh start
@@ -113,7 +133,7 @@ android: setup  ## android/ folder: the variant's .tflite files with metadata + 
 
 .PHONY: predict
 predict: setup  ## top-5 labels of IMAGE="a.jpg dir/ ..." with ARTIFACT (default: the variant's int8 .tflite)
-	$(CLI) predict $(IMAGE) $(if $(ARTIFACT),--artifact $(ARTIFACT)) $(if $(TOP),--top $(TOP)) \
+	$(CLI) predict $${IMAGE:+--image-list "$$IMAGE"} $${ARTIFACT:+--artifact "$$ARTIFACT"} $${TOP:+--top "$$TOP"} \
 	  $(if $(filter-out 0,$(JSON)),--json) $(VARIANT)
 
 test: setup setup-ray  ## the test suite (slow tests included)
@@ -122,5 +142,5 @@ test: setup setup-ray  ## the test suite (slow tests included)
 test-fast: setup  ## the test suite without slow tests
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
-clean:  ## remove artifacts (not .venv)
-	rm -rf $(OUT)
+clean:  ## remove OUT (only a folder the pipeline created: it holds OUT/.mobilenet_edge; never .venv)
+	$(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON)) -m pipeline.cli clean --out "$$OUT"

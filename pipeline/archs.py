@@ -41,7 +41,7 @@ class Arch:
         return value
 
     def variant_name(self, alpha: float, resolution: int) -> str:
-        return f"{self.prefix}_{alpha:.2f}_{resolution}"
+        return f"{self.prefix}_{alpha_text(alpha)}_{resolution}"
 
     def keras_model(self, alpha: float, resolution: int, classes: int, weights=None):
         """The plain Keras application (softmax classifier); weights None or 'imagenet'."""
@@ -70,6 +70,15 @@ ARCHS: dict[str, Arch] = {a.key: a for a in (
     Arch("v3-large", "MobileNet V3-Large", "mobilenet_v3_large", 1.0, (0.75, 1.0), None, 0.0, 1.0,
          "Howard et al. 2019, arXiv 1905.02244"),
 )}
+
+
+def alpha_text(alpha: float) -> str:
+    """alpha as names show it: two decimals (0.25, 1.00), or every digit when two would round it (0.251).
+
+    Two alphas must never share a name: their folders, files and checkpoints would overwrite each other.
+    """
+    short = f"{alpha:.2f}"
+    return short if float(short) == float(alpha) else repr(float(alpha))
 
 
 def get_arch(key: str) -> Arch:

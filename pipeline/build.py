@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.archs import get_arch
+from pipeline.archs import alpha_text, get_arch
 from pipeline.config import Variant
 from pipeline.errors import PipelineError
 
@@ -30,7 +30,7 @@ def reference_checkpoint(task_kind: str, alpha: float, arch: str = "v1") -> Path
     """The committed checkpoint trained by `pipeline.train` for this task, architecture and alpha."""
     folder = CHECKPOINTS / task_kind
     prefix = get_arch(arch).prefix
-    found = sorted(folder.glob(f"{prefix}_{alpha:.2f}_*.weights.h5")) if folder.is_dir() else []
+    found = sorted(folder.glob(f"{prefix}_{alpha_text(alpha)}_*.weights.h5")) if folder.is_dir() else []
     if not found:
         have = sorted(f"{r['arch']} {r['alpha']:.2f}" for r in reference_records(task_kind))
         raise PipelineError(

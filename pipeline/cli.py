@@ -13,10 +13,12 @@ import warnings
 from pathlib import Path
 
 from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
+from pipeline.cli_errors import OneLineParser, image_list, os_error_message
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("mobilenet-edge")
 EXIT_USAGE = 2
+EXIT_OS = 1
 
 
 def _variant(args) -> Variant:
@@ -149,6 +151,10 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
                       limit=args.limit, init=args.init, resolutions=sides)
     # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.
+    if not args.checkpoints:
+        from pipeline.clean import claim_output
+
+        claim_output(args.out)
     result = train(variant, task, cfg, args.checkpoints or args.out / "checkpoints" / task.slug)
     print(f"checkpoint: {result.checkpoint} — float top-1 {100 * result.test_top1:.2f} % on the test split ({result.seconds:.0f} s)")
     print(f"use it: make all ARCH={variant.arch} ALPHA={variant.alpha} RES={variant.resolution} TASK={args.task} "
@@ -226,7 +232,7 @@ def cmd_predict(args) -> int:
         from pipeline.recipe import variant_dir
 
         args.artifact = default_artifact(variant_dir(args.out, resolve_task(args.task), _variant(args)))
-    result = predict(args.artifact, args.images, top_k=args.top)
+    result = predict(args.artifact, [*args.images, *image_list(args.image_list)], top_k=args.top)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -237,6 +243,18 @@ def cmd_predict(args) -> int:
         print(f"\n{p.image}\n  {'rank':>4}  {'class':>5}  {'label':<24} {'score':>8}")
         for rank, (index, label, score) in enumerate(p.top, 1):
             print(f"  {rank:>4}  {index:>5}  {label:<24} {100 * score:>6.2f} %")
+    if result.skipped:
+        print(f"\nskipped {len(result.skipped)} file(s) that could not be decoded:")
+        for image, _ in result.skipped:
+            print(f"  {image}")
+    return 0
+
+
+def cmd_clean(args) -> int:
+    from pipeline.clean import clean_output
+
+    result = clean_output(args.out)
+    print(f"removed {result.path}" if result.removed else f"nothing to remove: {result.path} does not exist")
     return 0
 
 
@@ -259,7 +277,14 @@ def cmd_demo(args) -> int:
 def cmd_sweep(args) -> int:
     """Every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS; exit 1 when a variant failed (or, with
     --strict, when an artifact fails its gate: without it a gate failure is a finding the report shows)."""
+    import signal
+
     from pipeline.sweep import SweepConfig, parse_values, run_sweep
+
+    # A sweep started with Ctrl-C ignored (a background job of a non-interactive shell, some CI runners) would
+    # otherwise never stop on SIGINT and run to the end: its contract is that Ctrl-C stops it, resumable.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def count(text, what):
         value = parse_values(text, what, int) if text not in (None, "") else (None,)
@@ -315,7 +340,7 @@ def _export_flags(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="mobilenet-edge", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="mobilenet-edge", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -387,8 +412,14 @@ def parser() -> argparse.ArgumentParser:
                    help=".keras, .tflite or .onnx file (default: the variant's int8 .tflite under OUT)")
     p.add_argument("--top", type=int, default=5, help="labels per image (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--image-list", default=None, help="IMAGE as make passes it: one path, or several separated "
+                   "by spaces (shell-style quotes around a path with spaces)")
     _add_variant_args(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("clean", help="delete OUT, only if the pipeline created it (it holds .mobilenet_edge)")
+    p.add_argument("--out", default="artifacts", type=Path)
+    p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("demo", help="the offline reference task end to end (Fashion-MNIST checkpoints)")
     p.add_argument("--out", default="artifacts", type=Path)
@@ -440,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # read-only or full disk, permissions: the same one line at every stage
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return EXIT_OS
     except KeyboardInterrupt:
         print("error: interrupted; finished artifacts are complete, nothing partial was left", file=sys.stderr)
         return 130

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -57,7 +58,35 @@ def busy_cores(window: float = 1.0) -> float | None:
     return round((1 - (idle1 - idle0) / total) * (os.cpu_count() or 1), 2) if total > 0 else None
 
 
+_running = False  # in a worker process: a job is running
+_interrupted = False  # in a worker process: Ctrl-C has arrived
+
+
+def _on_interrupt(signum, frame) -> None:
+    """A worker's Ctrl-C. During a job: KeyboardInterrupt, so the job unwinds (temporary files removed) and the
+    driver receives it as the job's result. Between jobs: a quiet exit (multiprocessing would print a traceback
+    for KeyboardInterrupt). Only the first Ctrl-C counts: a second must not cut short the unwinding of the first.
+    """
+    global _interrupted
+    if _interrupted:
+        return
+    _interrupted = True
+    if _running:
+        raise KeyboardInterrupt
+    raise SystemExit(130)
+
+
+def _run_in_worker(job: Job) -> JobResult:
+    global _running
+    _running = True
+    try:
+        return run_job(job)
+    finally:
+        _running = False
+
+
 def _init_worker(threads: int, slots, pin: bool) -> None:
+    signal.signal(signal.SIGINT, _on_interrupt)
     os.environ["TQDM_DISABLE"] = "1"  # progress bars of the stages would only land in the job's log
     if pin:
         slot = slots.get()
@@ -90,7 +119,7 @@ class ProcessExecutor:
                 pin = self.workers > 1 and self.workers * self.threads <= usable_cores()
                 self._pool = self._new_pool(self.workers, pin)
             pool = self._pool
-        future = pool.submit(run_job, job)
+        future = pool.submit(_run_in_worker, job)
         self._owner[future] = pool
         return future
 
@@ -113,8 +142,22 @@ class ProcessExecutor:
             if pool is not None and pool is not self._pool and pool not in self._owner.values():
                 pool.shutdown(wait=False)  # a broken pool, or a one-job pool, with nothing left in it
 
+    def interrupt(self) -> None:
+        """Pass the driver's Ctrl-C on to the workers (a `kill -INT` of the driver alone reaches only it), so
+        that closing does not wait for their jobs to finish."""
+        for pool in self._pools():
+            # `_processes` is the pool's own record of its worker processes; it has no public one.
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                try:
+                    os.kill(process.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+
+    def _pools(self) -> list:
+        return list({id(p): p for p in [self._pool, *self._owner.values()] if p is not None}.values())
+
     def close(self, cancel: bool = False) -> None:
-        for pool in {id(p): p for p in [self._pool, *self._owner.values()] if p is not None}.values():
+        for pool in self._pools():
             pool.shutdown(wait=True, cancel_futures=cancel)
         self._pool, self._owner = None, {}
 
@@ -152,6 +195,9 @@ class RayExecutor:
 
     def submit(self, job: Job):
         return self._remote.remote(job)
+
+    def interrupt(self) -> None:
+        """Ray cancels its tasks when it shuts down (close)."""
 
     def wait(self, handles: list) -> list:
         done, _ = self._ray.wait(handles, num_returns=1)

@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from importlib import metadata
 from pathlib import Path
 
 from pipeline.artifacts import sha256_file, write_json
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+CALIBRATED = {"int8", "onnx-int8"}  # formats whose files depend on the calibration record
 TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -23,9 +28,66 @@ def tool_versions() -> dict:
     return versions
 
 
-def read_manifest(variant_dir: Path) -> dict | None:
+REQUIRED = ("schema", "variant", "preprocessing", "artifacts")
+
+
+def read_manifest(variant_dir: Path, expect: str | None = None) -> dict | None:
+    """The folder's manifest, or None when it has none.
+
+    Raises PipelineError (one line: what was expected, what was found, how to recover) when the file is not
+    a manifest — invalid JSON, empty, a key missing — or, with `expect`, belongs to another variant.
+    """
     path = Path(variant_dir) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    problem = manifest_problem(path, expect)
+    if problem:
+        raise PipelineError(f"expected {path} to be the manifest of {expect or Path(variant_dir).name} "
+                            f"(a JSON object with {', '.join(REQUIRED)}), received {problem}; to recover, export "
+                            "the variant again (e.g. `make all` with the same ARCH, ALPHA, RES, TASK and OUT): the "
+                            "export rebuilds the manifest from the files it writes")
+    return json.loads(path.read_text())
+
+
+def manifest_problem(path: Path, expect: str | None = None, required=REQUIRED) -> str | None:
+    """What is wrong with the manifest at `path` (None: nothing); `required`: the keys the reader needs."""
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        return "an empty file"
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return f"invalid JSON ({getattr(exc, 'msg', exc)} at line {getattr(exc, 'lineno', '?')})"
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}"
+    missing = [k for k in required if k not in data]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not isinstance(data["variant"], dict) or not isinstance(data["artifacts"], list) or \
+            not all(isinstance(e, dict) and {"file", "sha256"} <= set(e) for e in data["artifacts"]):
+        return "a variant or artifacts entry of the wrong shape"
+    if expect is not None and data["variant"].get("name") != expect:
+        return f"the manifest of {data['variant'].get('name')!r}"
+    return None
+
+
+def entry_format(entry: dict) -> str:
+    """The FORMATS name of a manifest entry: fp32 | fp16 | dynamic | int8 | onnx | onnx-int8."""
+    if entry.get("format") == "onnx":
+        return "onnx" if entry.get("precision") == "fp32" else "onnx-int8"
+    return entry.get("precision")
+
+
+def _previous(variant_dir: Path, variant: dict) -> dict:
+    """The manifest an export builds on; a damaged one or another variant's is replaced (logged), not fatal."""
+    path = Path(variant_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    problem = manifest_problem(path, variant.get("name"))
+    if problem:
+        log.warning("%s was %s: rebuilding it from the files this export writes", path, problem)
+        return {}
+    return json.loads(path.read_text())
 
 
 def weights_record(variant, weights_file: Path | None) -> dict:
@@ -37,24 +99,26 @@ def weights_record(variant, weights_file: Path | None) -> dict:
 
 
 def update_manifest(variant_dir: Path, variant: dict, preprocessing: dict, calibration: dict | None,
-                    artifacts: list[dict]) -> Path:
+                    artifacts: list[dict], replacing=()) -> Path:
     """Write the manifest, keeping entries of earlier runs whose files are still there and unchanged.
 
     A later `make int8` after `make fp32` adds to the manifest instead of forgetting the fp32 file, but an
-    entry whose variant inputs (weights, preprocessing) changed is dropped with the old run.
+    entry whose variant inputs (weights, preprocessing) changed is dropped with the old run. `replacing`:
+    formats (FORMATS names) about to be rewritten, whose old entries go now, before their files are replaced;
+    a calibrated format among them drops the calibration record too (its new one comes with its file).
     """
     variant_dir = Path(variant_dir)
-    old = read_manifest(variant_dir) or {}
+    old = _previous(variant_dir, variant)
     same_inputs = old.get("variant") == variant and old.get("preprocessing") == preprocessing
     merged = {}
     if same_inputs:
         for entry in old.get("artifacts", []):
             path = variant_dir / entry["file"]
-            if path.is_file() and sha256_file(path) == entry["sha256"]:
+            if entry_format(entry) not in replacing and path.is_file() and sha256_file(path) == entry["sha256"]:
                 merged[entry["file"]] = entry
     for entry in artifacts:
         merged[entry["file"]] = entry
-    if calibration is None and same_inputs:
+    if calibration is None and same_inputs and not set(replacing) & CALIBRATED:
         calibration = old.get("calibration")
     return write_json(variant_dir / MANIFEST, {
         "schema": 1,

@@ -58,6 +58,7 @@ class PredictResult:
     record: Record
     predictions: tuple[Prediction, ...]
     probabilities: np.ndarray  # (images, classes), float32
+    skipped: tuple[tuple[Path, str], ...] = ()  # (image, why) of the files that could not be decoded
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class PredictResult:
             "images": [{"image": str(p.image), "top": [
                 {"rank": rank, "class": index, "label": label, "score": round(score, 6)}
                 for rank, (index, label, score) in enumerate(p.top, 1)]} for p in self.predictions],
+            "skipped": [{"image": str(image), "reason": why} for image, why in self.skipped],
         }
 
 
@@ -106,7 +108,17 @@ def predict(artifact: Path, images: Sequence[str | Path], top_k: int = 5) -> Pre
     files = collect_images(images)
     record = read_record(artifact)
     pre = record.preprocessing
-    pixels = np.stack([pre.crop_and_resize(load_rgb(f)) for f in files])
+    pixels, skipped = [], []
+    for f in files:  # one broken file among many is listed, not fatal
+        try:
+            pixels.append(pre.crop_and_resize(load_rgb(f)))
+        except PipelineError as exc:
+            skipped.append((f, str(exc)))
+    if not pixels:
+        raise PipelineError(f"expected at least one decodable image, received {len(files)} that could not be "
+                            f"decoded (first: {skipped[0][1]})")
+    files = [f for f in files if f not in {s for s, _ in skipped}]
+    pixels = np.stack(pixels)
 
     model = runtimes.load(artifact, batch=32)
     _check_input_size(artifact, model, record)
@@ -119,7 +131,7 @@ def predict(artifact: Path, images: Sequence[str | Path], top_k: int = 5) -> Pre
     predictions = tuple(
         Prediction(f, tuple((int(i), record.labels[i], float(p[i])) for i in best))
         for f, p, best in zip(files, probs, order))
-    return PredictResult(artifact, record, predictions, probs)
+    return PredictResult(artifact, record, predictions, probs, tuple(skipped))
 
 
 # --- the record ------------------------------------------------------------------------------------

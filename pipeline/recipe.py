@@ -19,7 +19,9 @@ from pipeline.config import ExportConfig, QuantConfig, Variant
 from pipeline.convert import Artifact, convert_tflite, tflite_file_name
 from pipeline.convert_onnx import convert_onnx, convert_onnx_int8, metadata_props
 from pipeline.errors import PipelineError
-from pipeline.manifest import update_manifest, weights_record
+from pipeline.clean import claim_output
+from pipeline.limits import check_before_work
+from pipeline.manifest import CALIBRATED, entry_format, update_manifest, weights_record
 from pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationConfig, ValidationResult, validate
 
 log = logging.getLogger(__name__)
@@ -95,8 +97,11 @@ def _metadata_writer(cfg: RecipeConfig, task: Task, calib: CalibrationSet | None
 
 
 def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: CalibrationSet | None,
-                weights_file: Path | None) -> list[Artifact]:
-    """Step 4: every requested format, TFLite first, then ONNX (int8 reuses the fp32 ONNX file)."""
+                weights_file: Path | None, on_artifact=None) -> list[Artifact]:
+    """Step 4: every requested format, TFLite first, then ONNX (int8 reuses the fp32 ONNX file).
+
+    `on_artifact(artifact)` runs as soon as each file is written (the recipe lists it in the manifest then).
+    """
     formats = cfg.export.formats
     name = cfg.variant.name
     # Only the int8 files name their calibration set: each file's bytes then depend on its own inputs alone,
@@ -104,24 +109,31 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
     add_metadata = _metadata_writer(cfg, task, calib, weights_file)
     float_metadata = _metadata_writer(cfg, task, None, weights_file)
     made = []
+
+    def add(artifact: Artifact) -> None:
+        made.append(artifact)
+        if on_artifact is not None:
+            on_artifact(artifact)
+
     for fmt in formats:
         if fmt in TFLITE_FORMATS:
-            made.append(convert_tflite(model, fmt, folder / tflite_file_name(name, fmt), calib, cfg.quant,
+            add(convert_tflite(model, fmt, folder / tflite_file_name(name, fmt), calib, cfg.quant,
                                        add_metadata if fmt == "int8" else float_metadata))
     if "int8" in formats and (cfg.quant.diagnose or cfg.quant.keep_float):
-        made.extend(diagnose_and_select(model, cfg, folder, calib, add_metadata))
+        for artifact in diagnose_and_select(model, cfg, folder, calib, add_metadata):
+            add(artifact)
     if "int8" in formats and cfg.per_tensor:
         per_tensor = QuantConfig(**{**cfg.quant.__dict__, "per_channel": False})
-        made.append(convert_tflite(model, "int8", folder / tflite_file_name(name, "int8", False), calib, per_tensor, add_metadata))
+        add(convert_tflite(model, "int8", folder / tflite_file_name(name, "int8", False), calib, per_tensor, add_metadata))
     onnx_fp32 = folder / f"{name}_fp32.onnx"
     # The same record as the manifest's, inside the file: an ONNX file copied alone still says how to feed it.
     onnx_meta = metadata_props(task.preprocessing(cfg.variant.resolution, cfg.variant.arch).to_dict(), task.class_names)
     if "onnx" in formats or ("onnx-int8" in formats and not onnx_fp32.is_file()):
         fp32 = convert_onnx(model, onnx_fp32, calib.samples[:8], cfg.export.opset, metadata=onnx_meta)
         if "onnx" in formats:
-            made.append(fp32)
+            add(fp32)
     if "onnx-int8" in formats:
-        made.append(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel,
+        add(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel,
                                       metadata=onnx_meta))
     return made
 
@@ -158,13 +170,36 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
     variant, out = cfg.variant, cfg.export.out
     task = resolve_task(variant.task)
     folder = variant_dir(out, task, variant)
-    ensure_writable(folder)
+    # A variant that cannot be built (a layer with zero channels) or cannot fit in memory fails before OUT is touched.
+    check_before_work(variant, task, cfg.quant.num_samples if needs_calibration(cfg.export.formats) else None,
+                      cfg.validation)
     if cfg.quant.calib_dir and needs_calibration(cfg.export.formats):
         find_images(cfg.quant.calib_dir)  # a missing or empty CALIB fails now, not after the build
+    created = not folder.exists()
+    claim_output(out)
+    ensure_writable(folder)
+    try:
+        return _export(cfg, task, folder)
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a failed first export leaves no empty variant folder behind
+        raise
 
+
+def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
+    variant, out = cfg.variant, cfg.export.out
     # 1. build
     model = build.build_model(variant, task.num_classes)
     weights_file = build.weights_path(variant)
+    record = {"arch": variant.arch, "name": variant.name, "alpha": variant.alpha,
+              "resolution": variant.resolution, "rho": round(variant.rho, 4), "task": task.slug,
+              "classes": task.num_classes, "class_names": list(task.class_names),
+              **weights_record(variant, weights_file)}
+    preprocessing = task.preprocessing(variant.resolution, variant.arch).to_dict()
+    # Before any file is replaced, its old entry leaves the manifest: an interrupted re-export never leaves
+    # a manifest that vouches for a file (sha256, calibration) it no longer describes.
+    update_manifest(folder, record, preprocessing, None, [], replacing=set(cfg.export.formats))
+
     if variant.weights == "reference":
         warn_if_off_resolution(weights_file, variant.resolution)
     save_float_model(model, folder)
@@ -180,20 +215,17 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
         calib = calibration_set(task, variant.resolution, cfg.quant.num_samples, cfg.quant.seed, cfg.quant.calib_dir,
                                 arch=variant.arch)
 
-    # 4. convert
-    artifacts = convert_all(model, cfg, task, folder, calib, weights_file)
+    # 4. convert, each file listed in the manifest as soon as it is written (step 5 as it goes)
+    def listed(artifact: Artifact) -> None:
+        entry = artifact.to_dict()
+        calibrated = calib is not None and entry_format(entry) in CALIBRATED
+        update_manifest(folder, record, preprocessing, calib.to_dict() if calibrated else None, [entry])
+
+    artifacts = convert_all(model, cfg, task, folder, calib, weights_file, on_artifact=listed)
 
     # 5. manifest
-    manifest = update_manifest(
-        folder,
-        variant={"arch": variant.arch, "name": variant.name, "alpha": variant.alpha,
-                 "resolution": variant.resolution, "rho": round(variant.rho, 4), "task": task.slug,
-                 "classes": task.num_classes, "class_names": list(task.class_names),
-                 **weights_record(variant, weights_file)},
-        preprocessing=task.preprocessing(variant.resolution, variant.arch).to_dict(),
-        calibration=calib.to_dict() if calib else None,
-        artifacts=[a.to_dict() for a in artifacts],
-    )
+    manifest = update_manifest(folder, record, preprocessing, calib.to_dict() if calib else None,
+                               [a.to_dict() for a in artifacts])
 
     # 6. validate
     validation = validate(folder, task, cfg.validation) if cfg.validation else None

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline import report_checks as checks
+from pipeline.archs import alpha_text
 from pipeline.artifacts import write_json, write_text
 from pipeline.errors import PipelineError
+from pipeline.manifest import MANIFEST, manifest_problem
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,10 @@ def inputs_digest(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> str:
             h.update(hashlib.sha256(path.read_bytes()).digest())
     for keras in sorted(out_dir.glob("*/*/model.keras")):  # the Keras row shows its size
         h.update(f"{keras.relative_to(out_dir)}\0{keras.stat().st_size}\0".encode())
+    # Every row is checked against its file: a file replaced, emptied or deleted changes the report.
+    for model in sorted(p for pattern in ("*/*/*.tflite", "*/*/*.onnx") for p in out_dir.glob(pattern)):
+        stat = model.stat()
+        h.update(f"{model.relative_to(out_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return h.hexdigest()
 
 
@@ -129,9 +136,13 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
         raise PipelineError(f"expected variant folders <task>/<variant>/manifest.json under {out_dir}, received none")
     problems, variants, records, columns = [], [], [], {}
     for folder in folders:
-        manifest = _read(folder / "manifest.json", problems)
-        if manifest is None:
+        damage = manifest_problem(folder / MANIFEST, expect=folder.name, required=("variant", "artifacts"))
+        if damage:
+            log.warning("report: %s is %s; left out", folder / MANIFEST, damage)
+            problems.append(f"{folder / MANIFEST}: expected the manifest of {folder.name}, received {damage}; export "
+                            "the variant again to rebuild it (left out of this report)")
             continue
+        manifest = _read(folder / MANIFEST, problems)
         variant, rows = _variant_records(folder, manifest, problems, columns)
         variants.append(variant)
         records.extend(rows)
@@ -197,19 +208,30 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
              "bytes": keras.stat().st_size if keras.is_file() else None, "reference": True,
              **_metrics({"top1": float_metrics.get("top1"), "top5": float_metrics.get("top5")}),
              "gate": None, "gate_passed": None, "gate_enforced": False}]
-    entries = [dict(a) for a in manifest.get("artifacts", [])]
-    entries += [dict(a) for f, a in checked.items() if f not in {e.get("file") for e in entries}]
+    # The manifest is the truth about the folder: a validation row of a file it does not list is not shown.
+    entries = [dict(a) for a in manifest.get("artifacts", []) if isinstance(a, dict)]
+    for file in sorted(set(checked) - {e.get("file") for e in entries}):
+        problems.append(checks.problem(folder, file, "validated, but not in manifest.json (not shown)"))
+    disk = {e.get("file"): checks.on_disk(folder, e) for e in entries}
     for entry in entries:
+        now = disk[entry.get("file")]
         check = checked.get(entry.get("file"), {})
+        if now.status != checks.OK:
+            problems.append(checks.problem(folder, entry.get("file"), checks.NOTES[now.status] + " (not recommended)"))
+        if check and not checks.measured_on(check, now):
+            if now.status == checks.OK:
+                problems.append(checks.problem(folder, entry.get("file"), "validation.json measured another file "
+                                               "(stale, not shown); run make validate"))
+            check = {}
         gate = check.get("gate")
         keep = entry.get("keep_float") or 0
         row = {**base, "file": entry.get("file"), "format": entry.get("format"), "precision": entry.get("precision"),
                "per_channel": entry.get("per_channel", check.get("per_channel")),
                "keep_float": len(keep) if isinstance(keep, list) else int(keep), "io_dtype": _io_dtype(entry),
-               "bytes": entry.get("bytes"), "reference": False, **_metrics(check.get("metrics") or {}),
+               "bytes": now.bytes, "reference": False, **_metrics(check.get("metrics") or {}),
                "gate": gate, "gate_passed": gate.get("passed") if gate else None,
-               "gate_enforced": bool(gate) and gate.get("enforced", True)}
-        row["label"] = artifact_label(row)
+               "gate_enforced": bool(gate) and gate.get("enforced", True), "on_disk": now.status}
+        row["label"] = artifact_label(row) + ("" if now.status == checks.OK else f" ({checks.NOTES[now.status]})")
         rows.append(row)
     for r in rows:
         r["_latency"], r["_latency_all"] = {}, []
@@ -218,7 +240,10 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
         doc = _read(path, problems)
         if doc is not None:
             variant["benchmarks"].append(path.name)
-            _add_latencies(doc, path, by_file, columns, name)
+            stale = _add_latencies(doc, path, by_file, columns, name, disk)
+            for file in stale:
+                problems.append(checks.problem(folder, file, f"{path.name} timed another file (stale, not shown); "
+                                                             "run make bench"))
     return variant, rows
 
 
@@ -244,7 +269,7 @@ def arch_title(arch: str) -> str:
 
 def variant_label(v: dict) -> str:
     """'V2 1.00 / 64 px': alpha means a different width in each family, so it is never shown alone."""
-    alpha = f"{v['alpha']:.2f}" if isinstance(v.get("alpha"), (int, float)) else "?"
+    alpha = alpha_text(v["alpha"]) if isinstance(v.get("alpha"), (int, float)) else "?"
     return f"{arch_title(v.get('arch') or 'v1')} {alpha} / {v.get('resolution')} px"
 
 
@@ -264,13 +289,20 @@ def _kind_order(r: dict) -> tuple:
             r.get("per_channel") is False, r.get("keep_float") or 0, r["file"] or "")
 
 
-def _add_latencies(doc: dict, path: Path, by_file: dict, columns: dict, variant: str) -> None:
+def _add_latencies(doc: dict, path: Path, by_file: dict, columns: dict, variant: str, disk: dict) -> list[str]:
+    """Add the document's latencies to the rows of the files they were measured on; returns the files whose
+    result was measured on another version of the file (stale, left out)."""
     host = doc.get("host") or {}
     target = doc.get("target") or path.stem.removeprefix("benchmark-")
+    stale = []
     for result in doc.get("results", []):
         row = by_file.get(result.get("model"))
         p50 = (result.get("latency_ms") or {}).get("p50")
         if row is None or p50 is None:
+            continue
+        if row["file"] in disk and not checks.measured_on(result, disk[row["file"]]):
+            if disk[row["file"]].status == checks.OK:
+                stale.append(row["file"])
             continue
         key = (target, host.get("machine"), host.get("cpu"), result.get("threads"))
         column = columns.setdefault(key, {
@@ -289,6 +321,7 @@ def _add_latencies(doc: dict, path: Path, by_file: dict, columns: dict, variant:
         best = row["_latency"].get(key)
         if best is None or p50 < best["p50_ms"]:  # two runtimes in one run: the table shows the faster
             row["_latency"][key] = latency
+    return sorted(set(stale))
 
 
 def _label_columns(columns: dict) -> None:
@@ -337,7 +370,8 @@ def ship_choices(summary: dict) -> list:
     choices = []
     for v in summary["variants"]:
         rows = [r for r in summary["records"] if (r["task"], r["variant"]) == (v["task"], v["variant"])]
-        passing = [r for r in rows if r["gate_passed"] and r["gate_enforced"] and r["bytes"]]
+        passing = [r for r in rows if r["gate_passed"] and r["gate_enforced"] and r["bytes"]
+                   and r.get("on_disk", checks.OK) == checks.OK]
         smallest = min(passing, key=lambda r: r["bytes"], default=None)
         fastest = {}
         for c in summary["latency_columns"]:
@@ -366,7 +400,7 @@ def pareto_fronts(summary: dict) -> dict:
     Candidates: artifacts (not the Keras reference) that were validated on labels and pass an enforced gate.
     """
     candidates = [r for r in summary["records"] if not r["reference"] and r["top1"] is not None
-                  and r["gate_enforced"] and r["gate_passed"]]
+                  and r["gate_enforced"] and r["gate_passed"] and r.get("on_disk", checks.OK) == checks.OK]
     fronts = {MULT_ADDS_FRONT: pareto_front([(r["mult_adds"], r["top1"], r) for r in candidates if r["mult_adds"]])}
     for c in summary["latency_columns"]:
         column = c["column"]

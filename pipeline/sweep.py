@@ -28,6 +28,7 @@ from pathlib import Path
 from calibration.tasks import resolve_task
 from pipeline import sweep_state as state_
 from pipeline.artifacts import sha256_file, write_json
+from pipeline.clean import claim_output
 from pipeline.config import FORMATS, ExportConfig, Variant
 from pipeline.errors import PipelineError
 from pipeline.executors import BUSY, busy_cores, make_executor, usable_cores
@@ -122,6 +123,7 @@ def run_sweep(cfg: SweepConfig, progress: bool = True) -> SweepResult:
     """
     cfg = _absolute(cfg)
     grid(cfg)  # bad input fails before OUT is touched
+    claim_output(cfg.out)
     ensure_writable(cfg.out)
     with _lock(cfg.out):
         return _run(cfg, progress)
@@ -230,6 +232,9 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
             log.info("%d job(s) on %s: %d worker(s) × %d thread(s)", len(plan.jobs), executor.name, workers, threads)
             try:
                 _drive(executor, plan, cfg, bar)
+            except KeyboardInterrupt:
+                executor.interrupt()  # the workers stop their jobs too; finished steps are recorded, so it resumes
+                raise
             finally:
                 executor.close(cancel=True)
         phases["convert+validate"] = time.perf_counter() - t0

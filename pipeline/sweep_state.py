@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.artifacts import sha256_file, write_json
+from pipeline.errors import PipelineError
 from pipeline.validate import FLOAT_MODEL, VALIDATION
 
 if TYPE_CHECKING:
@@ -186,9 +187,7 @@ class Planner:
 
 def stale_formats(folder: Path, keys: dict[str, dict], state: dict) -> dict[str, str]:
     """format -> why it must be converted again; formats not listed are unchanged."""
-    from pipeline.manifest import read_manifest
-
-    manifest = read_manifest(folder) or {"artifacts": []}
+    manifest = {"artifacts": [], **(_manifest(folder) or {})}
     stale = {}
     for fmt, new in keys.items():
         old = state.get("convert", {}).get(fmt)
@@ -202,10 +201,19 @@ def stale_formats(folder: Path, keys: dict[str, dict], state: dict) -> dict[str,
     return stale
 
 
-def manifest_files(folder: Path) -> dict[str, str]:
+def _manifest(folder: Path) -> dict | None:
+    """The folder's manifest; a damaged one counts as none, so every format is converted again and the export
+    rebuilds it."""
     from pipeline.manifest import read_manifest
 
-    return {e["file"]: e["sha256"] for e in (read_manifest(folder) or {}).get("artifacts", [])}
+    try:
+        return read_manifest(folder)
+    except PipelineError:
+        return None
+
+
+def manifest_files(folder: Path) -> dict[str, str]:
+    return {e["file"]: e["sha256"] for e in (_manifest(folder) or {}).get("artifacts", [])}
 
 
 def validation_reason(folder: Path, new: dict, state: dict) -> str | None:

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from calibration.preprocessing import Preprocessing
 from calibration.tasks import LabeledImages, Task, imagenet_folder
-from pipeline import runtimes
+from pipeline import limits, runtimes
 from pipeline.artifacts import write_json
 from pipeline.errors import PipelineError
 from pipeline.manifest import read_manifest
@@ -119,10 +119,13 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
     settings are unchanged); an artifact whose sha256 it already measured on the same images keeps its row.
     """
     variant_dir = Path(variant_dir)
-    manifest = read_manifest(variant_dir)
+    manifest = read_manifest(variant_dir, expect=variant_dir.name)
     if manifest is None or not (variant_dir / FLOAT_MODEL).is_file():
         raise PipelineError(f"expected a converted variant folder (manifest.json, {FLOAT_MODEL}), received {variant_dir}")
     resolution = manifest["variant"]["resolution"]
+    limits.check_fits(limits.export_estimate(resolution, manifest["variant"].get("alpha") or 1.0, None,
+                                             limits.held_out_count(task, cfg.limit, cfg.eval_dir), cfg.batch),
+                      "validation")
     images = held_out_images(task, resolution, cfg)
     # The variant's own recorded contract: V3 models take 0..255 pixels, V1/V2 [-1, 1].
     pixels, normalize = images.pixels, Preprocessing.from_dict(manifest["preprocessing"]).normalize

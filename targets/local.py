@@ -61,7 +61,7 @@ def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str =
         reports.append(plan.parse_report(_run([sys.executable, str(plan.RUNNER), *argv], f"the runner ({run.runtime})"),
                                          "this machine"))
     extra = {"profile": prof.name} if prof else {}
-    merged = plan.merge_reports(reports, "local", **extra)
+    merged = plan.merge_reports(reports, "local", folder=variant_dir, **extra)
     if only is not None:
         merged["results"] = sorted(kept + merged["results"], key=lambda r: r["model"])
     path = write_json(variant_dir / "benchmark-local.json", merged)

@@ -201,10 +201,20 @@ def parse_report(stdout: str, where: str) -> dict:
     return report
 
 
-def merge_reports(reports: list[dict], target: str, **extra) -> dict:
-    """One benchmark document: the target, extra fields, the host of the first run, every result."""
-    return {"target": target, **extra, "host": reports[0]["host"],
-            "results": [r for report in reports for r in report["results"]]}
+def merge_reports(reports: list[dict], target: str, folder: Path | None = None, **extra) -> dict:
+    """One benchmark document: the target, extra fields, the host of the first run, every result.
+
+    With `folder`: each result names the sha256 of the file it timed, so the report can tell a result of
+    today's file from one of a file that has since been replaced.
+    """
+    from pipeline.artifacts import sha256_file
+
+    results = [r for report in reports for r in report["results"]]
+    for r in results:
+        path = Path(folder or "") / str(r.get("model"))
+        if folder is not None and path.is_file():
+            r["sha256"] = sha256_file(path)
+    return {"target": target, **extra, "host": reports[0]["host"], "results": results}
 
 
 def check_threads(threads: int | None) -> None:

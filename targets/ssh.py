@@ -215,7 +215,7 @@ def bench_remote(variant_dir: Path, host: str, *, port: int = 22, threads: int |
 
     target = "ssh-" + re.sub(r"[^A-Za-z0-9._-]", "_", host.split("@")[-1])
     device = {"host": host, "port": port, "python": python, "profile": prof.name if prof else None}
-    path = write_json(variant_dir / f"benchmark-{target}.json", plan.merge_reports(reports, target, device=device))
+    path = write_json(variant_dir / f"benchmark-{target}.json", plan.merge_reports(reports, target, folder=variant_dir, device=device))
     log.info("wrote %s", path)
     return path
 

@@ -1,6 +1,7 @@
 """Stage 8: the report over a fake OUT folder written as the other stages write it (JSON only, no models)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -33,6 +34,12 @@ def _tensor(name: str, variant: str) -> str:
     return f"{variant}_1/{name}_relu_1/Relu6;{variant}_1/{name}_bn_1/batchnorm/add_1;{variant}_1/{name}_1/convolution"
 
 
+def artifact_file(folder: Path, file: str) -> str:
+    """A stand-in artifact on disk (the report checks each row against its file); returns its sha256."""
+    (folder / file).write_bytes(file.encode())
+    return hashlib.sha256(file.encode()).hexdigest()
+
+
 def write_variant(out: Path, alpha: float, float_top1: float, scale: float, mult_adds: int, params: int,
                   kinds=tuple(KINDS), drift: dict | None = None, benchmarks: dict | None = None,
                   diagnosis: bool = False) -> Path:
@@ -46,7 +53,7 @@ def write_variant(out: Path, alpha: float, float_top1: float, scale: float, mult
         fmt, precision, per_channel, size, points, agree, kl, sqnr = KINDS[kind]
         points = (drift or {}).get(kind, points)
         entry = {"file": f"{name}_{kind}", "format": fmt, "precision": precision, "bytes": int(size * scale),
-                 "sha256": "0" * 64, "per_channel": per_channel,
+                 "sha256": artifact_file(folder, f"{name}_{kind}"), "per_channel": per_channel,
                  "inputs": [{"name": "x", "shape": [1, 64, 64, 3], "dtype": "uint8" if precision == "int8" else "float32"}]}
         if "keep3" in kind:
             entry["keep_float"] = [_tensor(layer, name) for layer in LAYERS[:3]]
@@ -115,12 +122,12 @@ def write_sweep_variant(out: Path, arch: str, alpha: float, side: int, kinds=SWE
             points = 2.5
         size = params * (1 if precision == "int8" else 2 if precision == "fp16" else 4)
         entry = {"file": f"{name}_{kind}", "format": fmt, "precision": precision, "bytes": size,
-                 "sha256": "0" * 64, "per_channel": per_channel}
+                 "sha256": artifact_file(folder, f"{name}_{kind}"), "per_channel": per_channel}
         artifacts.append(entry)
         rule = "top1_drop_points <= 1.0" if precision == "int8" else "top1_agreement >= 0.995"
         passed = points <= 1.0 if precision == "int8" else True
         checked.append({"file": entry["file"], "format": fmt, "precision": precision, "per_channel": per_channel,
-                        "sha256": "0" * 64,
+                        "sha256": entry["sha256"],
                         "metrics": {"top1": round(float_top1 - points / 100, 4), "top5": 0.998,
                                     "top1_drop_points": points, "top1_agreement": agree, "kl_mean": kl,
                                     "sqnr_db": sqnr, "max_abs_diff": 0.3, "mean_abs_diff": 0.002},
