@@ -95,7 +95,7 @@ def _imagenet_model(variant: Variant, classes: int):
             f"expected ImageNet weights for {variant.name} (download or ~/.keras cache), received "
             f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}; alternatives: "
             "WEIGHTS=<.keras/.h5/.weights.h5 file>, WEIGHTS=random, or the offline reference task TASK=fashion-mnist"
-        ) from None
+        ) from exc
     finally:
         socket.setdefaulttimeout(previous)
 
@@ -119,7 +119,7 @@ def load_weights_file(model, path: Path, variant: Variant) -> None:
         raise PipelineError(
             f"expected weights of {get_arch(variant.arch).title} alpha={variant.alpha} with {model.output_shape[-1]} classes, "
             f"received {path.name} that does not fit ({first})"
-        ) from None
+        ) from exc
 
 
 def build_model(variant: Variant, classes: int):

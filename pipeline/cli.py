@@ -9,16 +9,15 @@ import json
 import logging
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
 from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
-from pipeline.cli_errors import OneLineParser, image_list, os_error_message
-from pipeline.errors import PipelineError
+from pipeline.cli_errors import EXIT_BUG, EXIT_OS, EXIT_TOOL, EXIT_USAGE, OneLineParser, image_list, os_error_message
+from pipeline.errors import PipelineError, ToolError
 
 log = logging.getLogger("mobilenet-edge")
-EXIT_USAGE = 2
-EXIT_OS = 1
 
 
 def _variant(args) -> Variant:
@@ -266,7 +265,9 @@ def cmd_demo(args) -> int:
     """The main job: the offline reference task end to end, for every committed checkpoint."""
     from pipeline.demo import run_demo
 
-    result = run_demo(args.out, alphas=tuple(float(a) for a in args.alphas.split()), limit=args.limit,
+    from pipeline.sweep_grid import parse_values
+
+    result = run_demo(args.out, alphas=parse_values(args.alphas, "ALPHAS"), limit=args.limit,
                       bench=not args.no_bench)
     print(f"report: {result.report}")
     for line in result.summary:
@@ -468,15 +469,31 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|keras|tf2onnx)")
     try:
         return args.func(args)
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:  # read-only or full disk, permissions: the same one line at every stage
-        print(f"error: {os_error_message(exc)}", file=sys.stderr)
-        return EXIT_OS
     except KeyboardInterrupt:
         print("error: interrupted; finished artifacts are complete, nothing partial was left", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns every failure into one line
+        line, code = _error_line(exc)
+        if args.verbose:  # the whole chain: the tool's or the bug's own traceback first
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
+        return code
+
+
+def _error_line(exc: Exception) -> tuple[str, int]:
+    """One line and an exit code: bad input 2, a converter's or runtime's failure 3, the system (disk,
+    permissions) 1, a bug of this project 4."""
+    if isinstance(exc, ToolError):
+        return f"{exc} (a converter or runtime failed; -v shows its traceback)", EXIT_TOOL
+    if isinstance(exc, PipelineError):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, OSError):  # read-only or full disk, permissions: the same one line at every stage
+        return os_error_message(exc), EXIT_OS
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {Path(where.filename).name}:{where.lineno}" if where else ""
+    text = " ".join(str(exc).split())[:200]
+    return (f"expected the pipeline to finish, received an internal error{at} ({type(exc).__name__}"
+            f"{': ' + text if text else ''}); this is a bug: run again with -v and report the traceback"), EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError
 
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad input
+EXIT_OS = 1  # the system: disk full, read-only, permissions
+EXIT_TOOL = 3  # a converter or runtime failed on accepted input
+EXIT_BUG = 4  # an error of this project
 
 _ARGPARSE = (
     (r"argument (?P<opt>\S+): invalid int value: (?P<got>.*)", "expected {opt} to be a whole number, received {got}"),

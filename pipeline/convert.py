@@ -17,7 +17,7 @@ import numpy as np
 from calibration.representative import CalibrationSet
 from pipeline.artifacts import sha256_file, write_bytes
 from pipeline.config import QuantConfig
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,12 @@ def tflite_bytes(model, precision: str, calib: CalibrationSet | None = None,
         raise PipelineError(f"expected a TFLite precision in {TFLITE_PRECISIONS}, received {precision!r}")
     converter = _converter(model, precision, calib, quant)
     with contextlib.redirect_stdout(io.StringIO()) as noise:  # Keras's export prints every captured tensor
-        data = converter.convert()
+        try:
+            data = converter.convert()
+        except Exception as exc:  # the MLIR converter's own failure, not the user's input
+            first = " ".join(str(exc).split())[:300] or type(exc).__name__
+            raise ToolError(f"expected TensorFlow's TFLite converter to convert the {precision} model, "
+                            f"received {type(exc).__name__}: {first}") from exc
     log.debug("converter output: %s", noise.getvalue())
     return data
 
@@ -123,7 +128,7 @@ def check_tflite(path: Path, sample: np.ndarray) -> tuple[tuple[dict, ...], tupl
         interpreter.invoke()
         out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     except Exception as exc:
-        raise PipelineError(f"expected {path.name} to load and run in ai-edge-litert, received {type(exc).__name__}: {exc}") from None
+        raise ToolError(f"expected {path.name} to load and run in ai-edge-litert, received {type(exc).__name__}: {exc}") from exc
     if not np.all(np.isfinite(out.astype(np.float32))):
         raise PipelineError(f"expected finite outputs from {path.name}, received NaN/inf")
     return tensor_specs(interpreter.get_input_details()), tensor_specs(interpreter.get_output_details())

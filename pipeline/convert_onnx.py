@@ -16,7 +16,7 @@ import numpy as np
 from calibration.representative import CalibrationSet
 from pipeline.artifacts import atomic_path, write_bytes
 from pipeline.convert import Artifact
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def convert_onnx(model, out_path: Path, samples: np.ndarray, opset: int = 17,
         _set_metadata_props(proto, metadata)
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:
-        raise PipelineError(f"expected tf2onnx to export a valid ONNX model at opset {opset}, received {type(exc).__name__}: {exc}") from None
+        raise ToolError(f"expected tf2onnx to export a valid ONNX model at opset {opset}, received {type(exc).__name__}: {exc}") from exc
     write_bytes(out_path, proto.SerializeToString())
     try:
         got = run_session(session(out_path), samples)
@@ -166,7 +166,7 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
         try:
             out = run_session(session(tmp), calib.samples[:1])
         except Exception as exc:
-            raise PipelineError(f"expected the int8 ONNX model to run in onnxruntime, received {type(exc).__name__}: {exc}") from None
+            raise ToolError(f"expected the int8 ONNX model to run in onnxruntime, received {type(exc).__name__}: {exc}") from exc
         if not np.all(np.isfinite(out)):
             raise PipelineError("expected finite outputs from the int8 ONNX model, received NaN/inf")
     sess = session(out_path)

@@ -208,7 +208,9 @@ def _training_record(weights_file: str | None) -> dict:
 
     try:
         return checkpoint_info(Path(weights_file)) if weights_file and Path(weights_file).is_file() else {}
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError) as exc:  # the record is provenance only: the file is still right
+        log.warning("training record beside %s not read (%s): the metadata omits the training summary",
+                    weights_file, exc)
         return {}
 
 

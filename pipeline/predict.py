@@ -150,7 +150,7 @@ def read_record(artifact: Path) -> Record:
         raise
     except Exception as exc:  # not a model file at all: say so as runtimes.load would
         raise PipelineError(f"expected a loadable {artifact.suffix} model, received {artifact} "
-                            f"({type(exc).__name__}: {exc})") from None
+                            f"({type(exc).__name__}: {exc})") from exc
     if embedded is not None:
         return embedded
     if manifest is not None:
@@ -193,9 +193,9 @@ def _embedded_record(artifact: Path) -> Record | None:
         source = "ONNX metadata_props"
         try:
             record = json.loads(props[PREPROCESSING_KEY])
-        except ValueError:
+        except ValueError as exc:
             raise PipelineError(f"expected JSON in {source}[{PREPROCESSING_KEY!r}] of {artifact.name}, "
-                                f"received {props[PREPROCESSING_KEY][:60]!r}") from None
+                                f"received {props[PREPROCESSING_KEY][:60]!r}") from exc
         labels = props.get(LABELS_KEY, "").splitlines()
         if not labels:
             raise PipelineError(f"expected class names in {source}[{LABELS_KEY!r}] of {artifact.name}, received none")
@@ -243,7 +243,7 @@ def _preprocessing(record: dict | None, source: str) -> Preprocessing:
     try:
         pre = Preprocessing.from_dict(record)
     except (TypeError, ValueError) as exc:
-        raise PipelineError(f"expected a valid preprocessing record in {source}, received {record} ({exc})") from None
+        raise PipelineError(f"expected a valid preprocessing record in {source}, received {record} ({exc})") from exc
     problems = []
     if not isinstance(pre.resolution, int) or pre.resolution < 1:
         problems.append(f"resolution={pre.resolution!r} (a square side in pixels)")

@@ -29,7 +29,7 @@ class TFLiteModel:
                 self.interpreter.resize_tensor_input(inp["index"], [self.batch, *inp["shape"][1:]])
             self.interpreter.allocate_tensors()
         except Exception as exc:
-            raise PipelineError(f"expected a loadable .tflite model, received {path} ({type(exc).__name__}: {exc})") from None
+            raise PipelineError(f"expected a loadable .tflite model, received {path} ({type(exc).__name__}: {exc})") from exc
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(s) for s in self.input["shape"][1:])
@@ -55,7 +55,7 @@ class ONNXModel:
         try:
             self.session = session(path, threads)
         except Exception as exc:
-            raise PipelineError(f"expected a loadable .onnx model, received {path} ({type(exc).__name__}: {exc})") from None
+            raise PipelineError(f"expected a loadable .onnx model, received {path} ({type(exc).__name__}: {exc})") from exc
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = tuple(self.session.get_inputs()[0].shape[1:])
 

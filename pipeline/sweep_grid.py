@@ -67,9 +67,9 @@ def parse_values(text: str, what: str, kind=float) -> tuple:
         raise PipelineError(f"expected {what} to list at least one value, received {what}={text!r}")
     try:
         return tuple(dict.fromkeys(kind(v) for v in values))
-    except ValueError:
+    except ValueError as exc:
         noun = "numbers" if kind is float else "whole numbers" if kind is int else "values"
-        raise PipelineError(f"expected {what} to be {noun} separated by spaces, received {what}={text!r}") from None
+        raise PipelineError(f"expected {what} to be {noun} separated by spaces, received {what}={text!r}") from exc
 
 
 def default_resolutions(task: Task, archs, alphas) -> tuple[int, ...]:

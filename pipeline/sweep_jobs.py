@@ -75,8 +75,9 @@ def limit_threads(threads: int) -> None:
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass
+    except RuntimeError as exc:  # TensorFlow's pools exist already (a second job in this worker): they keep
+        # the sizes the first job set from the same environment variables, so nothing is lost
+        log.debug("TensorFlow thread pools already set up: %s", exc)
 
 
 def run_job(job: Job) -> JobResult:

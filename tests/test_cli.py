@@ -82,3 +82,48 @@ def test_imagenet_without_calib_says_what_is_needed(tmp_path):
     proc = run_cli("export", "--alpha", "0.25", "--res", "32", "--task", "imagenet", "--weights", "random",
                    "--out", tmp_path, "--formats", "int8")
     assert proc.returncode == 2 and "expected CALIB=<folder of images> for TASK=imagenet" in error_line(proc)
+
+
+# --- exit codes: bad input 2, a converter's failure 3, a bug of the project 4 ---------------------------
+
+def _failing_cost(exc):
+    def cost_table(*args, **kwargs):
+        raise exc
+    return cost_table
+
+
+def test_a_converter_failure_is_not_bad_input(monkeypatch, capsys):
+    from pipeline import cli, cost
+    from pipeline.errors import ToolError
+
+    def convert_fails(*args, **kwargs):
+        try:
+            raise RuntimeError("MLIR pass failed: legalize")
+        except RuntimeError as exc:
+            raise ToolError("expected TensorFlow's TFLite converter to convert the int8 model, received "
+                            "RuntimeError: MLIR pass failed") from exc
+
+    monkeypatch.setattr(cost, "cost_table", convert_fails)
+    assert cli.main(["cost"]) == 3
+    quiet = capsys.readouterr().err
+    assert quiet.count("error:") == 1 and "Traceback" not in quiet and "-v shows its traceback" in quiet
+    assert cli.main(["-v", "cost"]) == 3
+    chain = capsys.readouterr().err
+    assert "RuntimeError: MLIR pass failed: legalize" in chain and "direct cause" in chain
+    assert chain.strip().splitlines()[-1].startswith("error: expected TensorFlow's TFLite converter")
+
+
+def test_a_bug_is_named_a_bug(monkeypatch, capsys):
+    from pipeline import cli, cost
+
+    monkeypatch.setattr(cost, "cost_table", _failing_cost(TypeError("unsupported operand")))
+    assert cli.main(["cost"]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" in err[0] and "TypeError: unsupported operand" in err[0]
+    assert "this is a bug" in err[0]
+
+
+def test_demo_alphas_that_are_not_numbers_are_one_line():
+    proc = run_cli("demo", "--alphas", "x", "--out", "/tmp/never-written")
+    assert proc.returncode == 2
+    assert "expected ALPHAS to be numbers separated by spaces, received ALPHAS='x'" in error_line(proc)
