@@ -1,7 +1,7 @@
 """Limits before work: what an export or a validation will hold in memory, checked before it starts.
 
-Calibration keeps N preprocessed samples (uint8 pixels and their float32 normalisation: 5 bytes per value of
-the RES x RES x 3 input) and validation keeps every held-out image (1 byte per value) plus one batch of
+Calibration keeps N preprocessed samples (uint8 pixels, normalised to float32 one at a time as the calibrators
+read them; 2 bytes per value of the RES x RES x 3 input while they are decoded and stacked) and validation keeps every held-out image (1 byte per value) plus one batch of
 activations; a large RES or N used to grow toward tens of GB and end in the out-of-memory killer. Here the
 estimate is compared with the memory this machine (or its cgroup) has available, and the work is refused with
 one line that names the limit and how to raise it: MOBILENET_EDGE_MEMORY_GB.
@@ -18,7 +18,7 @@ from pipeline.errors import PipelineError
 log = logging.getLogger(__name__)
 
 OVERRIDE = "MOBILENET_EDGE_MEMORY_GB"
-CALIB_BYTES_PER_VALUE = 1 + 4  # the uint8 pixels and their float32 normalisation, both held
+CALIB_BYTES_PER_VALUE = 1 + 1  # the uint8 pixels, held while they are decoded and once stacked (float32 streams)
 VALID_BYTES_PER_VALUE = 1
 BASELINE = 1.5e9  # TensorFlow, the converters and the runtimes themselves
 # Largest activation of any family member for one image, in floats per input pixel at alpha 1: V1 / V2 / V3
