@@ -115,6 +115,15 @@ def check_before_work(variant, task, calibration: int | None, validation=None) -
     """
     from pipeline import cost
 
-    cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)  # zero channels: refused
+    table = cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)  # zero channels
     images = held_out_count(task, validation.limit, validation.eval_dir) if validation else None
     check_fits(export_estimate(variant.resolution, variant.alpha, calibration, images), "the export")
+    seconds = inference_seconds(table.total_mult_adds, (calibration or 0) * 2 + (images or 0) * 7)
+    if seconds > 60:  # calibration runs twice or so (TFLite, ONNX); validation runs the float model + ~6 files
+        log.info("the export runs about %.0f min of inference (%s Mult-Adds x %d calibration + %s held-out images)",
+                 seconds / 60, f"{table.total_mult_adds / 1e6:.0f} M", calibration or 0, images or 0)
+
+
+def inference_seconds(mult_adds: float, images: int) -> float:
+    """A rough single-core figure: ~2 G multiply-adds per second, the order a float MobileNet reaches here."""
+    return mult_adds * images / 2e9
