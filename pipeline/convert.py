@@ -164,7 +164,7 @@ def convert_tflite(model, precision: str, out_path: Path, calib: CalibrationSet 
         data = tflite_bytes(model, precision, calib, quant)
     if add_metadata is not None:
         data = add_metadata(data)
-    sample = calib.samples[0] if calib is not None else np.zeros(model.input_shape[1:], np.float32)
+    sample = calib.head(1)[0] if calib is not None else np.zeros(model.input_shape[1:], np.float32)
     write_bytes(out_path, data)
     try:
         inputs, outputs = check_tflite(out_path, sample)

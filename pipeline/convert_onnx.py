@@ -128,8 +128,8 @@ def convert_onnx(model, out_path: Path, samples: np.ndarray, opset: int = 17,
 class _Reader:
     """onnxruntime CalibrationDataReader over the shared calibration samples."""
 
-    def __init__(self, samples: np.ndarray, name: str):
-        self._it = iter([{name: s[None].astype(np.float32)} for s in samples])
+    def __init__(self, calib: CalibrationSet, name: str):
+        self._it = ({name: s[None].astype(np.float32)} for s in calib.iter_samples())  # one sample at a time
 
     def get_next(self):
         return next(self._it, None)
@@ -145,12 +145,12 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    log.info("quantizing %s to ONNX int8 (QDQ, %d samples)", fp32_path.name, len(calib.samples))
+    log.info("quantizing %s to ONNX int8 (QDQ, %d samples)", fp32_path.name, len(calib))
     with tempfile.TemporaryDirectory() as scratch, atomic_path(out_path) as tmp:
         pre = Path(scratch) / "preprocessed.onnx"  # shape inference + folding, as ORT recommends
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
         quantize_static(
-            str(pre), str(tmp), _Reader(calib.samples, INPUT_NAME),
+            str(pre), str(tmp), _Reader(calib, INPUT_NAME),
             quant_format=QuantFormat.QDQ, per_channel=per_channel,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
@@ -164,7 +164,7 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
             _set_metadata_props(proto, metadata)
             onnx.save(proto, str(tmp))
         try:
-            out = run_session(session(tmp), calib.samples[:1])
+            out = run_session(session(tmp), calib.head(1))
         except Exception as exc:
             raise ToolError(f"expected the int8 ONNX model to run in onnxruntime, received {type(exc).__name__}: {exc}") from exc
         if not np.all(np.isfinite(out)):

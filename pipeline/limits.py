@@ -1,7 +1,7 @@
 """Limits before work: what an export or a validation will hold in memory, checked before it starts.
 
-Calibration keeps N preprocessed samples (uint8 pixels and their float32 normalisation: 5 bytes per value of
-the RES x RES x 3 input) and validation keeps every held-out image (1 byte per value) plus one batch of
+Calibration keeps N preprocessed samples (uint8 pixels, normalised to float32 one at a time as the calibrators
+read them; 2 bytes per value of the RES x RES x 3 input while they are decoded and stacked) and validation keeps every held-out image (1 byte per value) plus one batch of
 activations; a large RES or N used to grow toward tens of GB and end in the out-of-memory killer. Here the
 estimate is compared with the memory this machine (or its cgroup) has available, and the work is refused with
 one line that names the limit and how to raise it: MOBILENET_EDGE_MEMORY_GB.
@@ -18,7 +18,7 @@ from pipeline.errors import PipelineError
 log = logging.getLogger(__name__)
 
 OVERRIDE = "MOBILENET_EDGE_MEMORY_GB"
-CALIB_BYTES_PER_VALUE = 1 + 4  # the uint8 pixels and their float32 normalisation, both held
+CALIB_BYTES_PER_VALUE = 1 + 1  # the uint8 pixels, held while they are decoded and once stacked (float32 streams)
 VALID_BYTES_PER_VALUE = 1
 BASELINE = 1.5e9  # TensorFlow, the converters and the runtimes themselves
 # Largest activation of any family member for one image, in floats per input pixel at alpha 1: V1 / V2 / V3
@@ -115,6 +115,15 @@ def check_before_work(variant, task, calibration: int | None, validation=None) -
     """
     from pipeline import cost
 
-    cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)  # zero channels: refused
+    table = cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)  # zero channels
     images = held_out_count(task, validation.limit, validation.eval_dir) if validation else None
     check_fits(export_estimate(variant.resolution, variant.alpha, calibration, images), "the export")
+    seconds = inference_seconds(table.total_mult_adds, (calibration or 0) * 2 + (images or 0) * 7)
+    if seconds > 60:  # calibration runs twice or so (TFLite, ONNX); validation runs the float model + ~6 files
+        log.info("the export runs about %.0f min of inference (%s Mult-Adds x %d calibration + %s held-out images)",
+                 seconds / 60, f"{table.total_mult_adds / 1e6:.0f} M", calibration or 0, images or 0)
+
+
+def inference_seconds(mult_adds: float, images: int) -> float:
+    """A rough single-core figure: ~2 G multiply-adds per second, the order a float MobileNet reaches here."""
+    return mult_adds * images / 2e9

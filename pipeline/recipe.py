@@ -129,7 +129,7 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
     # The same record as the manifest's, inside the file: an ONNX file copied alone still says how to feed it.
     onnx_meta = metadata_props(task.preprocessing(cfg.variant.resolution, cfg.variant.arch).to_dict(), task.class_names)
     if "onnx" in formats or ("onnx-int8" in formats and not onnx_fp32.is_file()):
-        fp32 = convert_onnx(model, onnx_fp32, calib.samples[:8], cfg.export.opset, metadata=onnx_meta)
+        fp32 = convert_onnx(model, onnx_fp32, calib.head(8), cfg.export.opset, metadata=onnx_meta)
         if "onnx" in formats:
             add(fp32)
     if "onnx-int8" in formats:

@@ -208,21 +208,9 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
              "bytes": keras.stat().st_size if keras.is_file() else None, "reference": True,
              **_metrics({"top1": float_metrics.get("top1"), "top5": float_metrics.get("top5")}),
              "gate": None, "gate_passed": None, "gate_enforced": False}]
-    # The manifest is the truth about the folder: a validation row of a file it does not list is not shown.
-    entries = [dict(a) for a in manifest.get("artifacts", []) if isinstance(a, dict)]
-    for file in sorted(set(checked) - {e.get("file") for e in entries}):
-        problems.append(checks.problem(folder, file, "validated, but not in manifest.json (not shown)"))
-    disk = {e.get("file"): checks.on_disk(folder, e) for e in entries}
-    for entry in entries:
-        now = disk[entry.get("file")]
-        check = checked.get(entry.get("file"), {})
-        if now.status != checks.OK:
-            problems.append(checks.problem(folder, entry.get("file"), checks.NOTES[now.status] + " (not recommended)"))
-        if check and not checks.measured_on(check, now):
-            if now.status == checks.OK:
-                problems.append(checks.problem(folder, entry.get("file"), "validation.json measured another file "
-                                               "(stale, not shown); run make validate"))
-            check = {}
+    disk = {}
+    for entry, check, now in checks.verified(folder, manifest, checked, problems):
+        disk[entry.get("file")] = now
         gate = check.get("gate")
         keep = entry.get("keep_float") or 0
         row = {**base, "file": entry.get("file"), "format": entry.get("format"), "precision": entry.get("precision"),

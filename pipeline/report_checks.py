@@ -53,3 +53,25 @@ def measured_on(result: dict, disk: OnDisk) -> bool:
 
 def problem(folder: Path, file: str, what: str) -> str:
     return f"{Path(folder).parent.name}/{Path(folder).name}/{file}: {what}"
+
+
+def verified(folder: Path, manifest: dict, validated: dict, problems: list) -> list[tuple[dict, dict, OnDisk]]:
+    """(manifest entry, its validation row, its file now) per entry the manifest lists; the row is {} when it
+    was measured on another file. What does not hold is appended to `problems`. The manifest is the truth about
+    the folder: a validation row of a file it does not list is not returned."""
+    entries = [dict(a) for a in manifest.get("artifacts", []) if isinstance(a, dict)]
+    for file in sorted(set(validated) - {e.get("file") for e in entries}):
+        problems.append(problem(folder, file, "validated, but not in manifest.json (not shown)"))
+    out = []
+    for entry in entries:
+        now = on_disk(folder, entry)
+        check = validated.get(entry.get("file"), {})
+        if now.status != OK:
+            problems.append(problem(folder, entry.get("file"), NOTES[now.status] + " (not recommended)"))
+        if check and not measured_on(check, now):
+            if now.status == OK:
+                problems.append(problem(folder, entry.get("file"), "validation.json measured another file (stale, "
+                                                                   "not shown); run make validate"))
+            check = {}
+        out.append((entry, check, now))
+    return out

@@ -143,8 +143,6 @@ class Planner:
 
     def calibration(self, variant: Variant) -> str:
         """sha256 of the preprocessed calibration samples: same images, same crop, same bytes, same key."""
-        import hashlib
-
         from calibration.representative import calibration_set
 
         q = self.cfg.quant
@@ -153,7 +151,7 @@ class Planner:
         if cache not in self._calibration:
             calib = calibration_set(self.task, variant.resolution, q.num_samples, q.seed, q.calib_dir,
                                     progress=False, arch=variant.arch)
-            self._calibration[cache] = hashlib.sha256(calib.samples.tobytes()).hexdigest()
+            self._calibration[cache] = calib.samples_sha256()
         return self._calibration[cache]
 
     def convert_keys(self, variant: Variant) -> dict[str, dict]:

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import CLI, ROOT, error_line, run_cli
@@ -53,8 +54,8 @@ def test_the_estimate_grows_with_side_samples_and_images():
     assert export_estimate(64, 0.25, 200, 1000).total > small
     assert export_estimate(32, 0.25, 20000, 1000).total > small
     assert export_estimate(32, 0.25, 200, 10000).total > small
-    # N x RES x RES x 3 values, 5 bytes each while calibrating
-    assert export_estimate(224, 1.0, 10_000, None).parts["calibration"] == 10_000 * 224 * 224 * 3 * 5
+    # N x RES x RES x 3 values, 2 bytes each while the samples are decoded and stacked
+    assert export_estimate(224, 1.0, 10_000, None).parts["calibration"] == 10_000 * 224 * 224 * 3 * 2
     assert export_estimate(32, 0.25, None, None).parts.keys() == {"model"}
 
 
@@ -62,3 +63,16 @@ def test_a_bad_override_is_one_line(tmp_path):
     proc = run_with({OVERRIDE: "lots"}, "export", "--weights", "random", "--task", "fashion-mnist", "--res", "32",
                     "--out", tmp_path / "out")
     assert f"expected {OVERRIDE} to be a number of GB, received 'lots'" in error_line(proc)
+
+
+def test_calibration_samples_stream_with_the_digest_of_the_whole_array():
+    import hashlib
+
+    from calibration.representative import calibration_set
+    from calibration.tasks import resolve_task
+
+    calib = calibration_set(resolve_task("fashion-mnist"), 32, num_samples=6, progress=False)
+    assert calib.pixels.dtype == np.uint8 and len(calib) == 6  # float32 only one sample at a time
+    assert calib.samples_sha256() == hashlib.sha256(calib.samples.tobytes()).hexdigest()
+    assert np.array_equal(np.stack(list(calib.iter_samples())), calib.samples)
+    assert np.array_equal(calib.head(2), calib.samples[:2])
