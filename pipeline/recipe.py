@@ -122,7 +122,7 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
             made.append(fp32)
     if "onnx-int8" in formats:
         made.append(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel,
-                                      metadata=onnx_meta))
+                                      metadata=onnx_meta, activations=cfg.quant.onnx_activations))
     return made
 
 
