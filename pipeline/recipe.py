@@ -19,6 +19,7 @@ from pipeline.config import ExportConfig, QuantConfig, Variant
 from pipeline.convert import Artifact, convert_tflite, tflite_file_name
 from pipeline.convert_onnx import convert_onnx, convert_onnx_int8, metadata_props
 from pipeline.errors import PipelineError
+from pipeline.fastpath import audit_entries
 from pipeline.manifest import update_manifest, weights_record
 from pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationConfig, ValidationResult, validate
 
@@ -150,7 +151,7 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
       2. cost: the paper's per-layer table (cost.json)
       3. calibrate: representative samples from CALIB or the task's training split
       4. convert: TFLite fp32/fp16/dynamic/int8, ONNX fp32/int8 — each loaded once to prove it runs
-      5. manifest: files, hashes, tensor specs, preprocessing contract, calibration, tool versions
+      5. manifest: files, hashes, tensor specs, fast-path audit, preprocessing contract, calibration, tool versions
       6. validate (optional): drift of every artifact against the float model on held-out images
       7. benchmark (optional): latency on this machine with the standalone runner
       8. report (optional): OUT/report.md|html, summary.json, plots
@@ -192,7 +193,8 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
                  **weights_record(variant, weights_file)},
         preprocessing=task.preprocessing(variant.resolution, variant.arch).to_dict(),
         calibration=calib.to_dict() if calib else None,
-        artifacts=[a.to_dict() for a in artifacts],
+        # Each entry says which of its ops run on XNNPACK / integer kernels (pipeline.fastpath).
+        artifacts=audit_entries(folder, [a.to_dict() for a in artifacts]),
     )
 
     # 6. validate

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, error_line
 
 RUNNER = ROOT / "benchmarks" / "runner.py"
-RESULT_KEYS = {"model", "bytes", "runtime", "runtime_version", "threads", "delegate", "input_dtype", "init_ms",
+RESULT_KEYS = {"model", "bytes", "runtime", "runtime_version", "threads", "delegate", "fast_path", "input_dtype", "init_ms",
                "first_inference_ms", "runs", "latency_ms", "peak_rss_mb", "thermal"}
 HOST_KEYS = {"machine", "cpu", "cores", "os", "python", "numpy", "runtimes", "governor", "throttled"}
 LATENCY_KEYS = {"p50", "p90", "p99", "mean", "std", "min", "max"}
