@@ -96,6 +96,18 @@ def test_stdout_is_one_json_document_in_the_benchmark_shape(models, report):
         assert by_model[models[key].name]["delegate"] == "XNNPACK"
 
 
+def test_fast_path_is_the_pipeline_audit_of_the_same_file(models, report):
+    """The runner's copy of the delegation rule (it stands alone) agrees with pipeline.fastpath's."""
+    from pipeline.fastpath import audit
+
+    _, doc, _ = report
+    by_model = {r["model"]: r for r in doc["results"]}
+    for key in ("fp32", "int8"):
+        assert by_model[models[key].name]["fast_path"] == audit(models[key]).to_dict()
+    onnx = by_model[models["onnx"].name]["fast_path"]
+    assert onnx["runtime"] == "onnxruntime-cpu" and onnx["on_fast_path"] and onnx["fast"].get("Conv", 0) > 0
+
+
 def test_table_goes_to_stderr_without_runtime_log_noise(models, report):
     proc, _, _ = report
     assert "p50" in proc.stderr and all(p.name in proc.stderr for p in models.values())
