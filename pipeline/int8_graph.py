@@ -16,6 +16,8 @@ starts matching the new form is caught.
 """
 from __future__ import annotations
 
+from pipeline.errors import PipelineError
+
 HARD_SWISH_FORMS = ("split", "fused")  # split: DEPTHWISE_CONV_2D(relu6) + MUL, delegated in int8; fused: HARD_SWISH
 
 
@@ -39,10 +41,6 @@ def split_hard_swish_layer(name: str):
     return SplitHardSwish(name=name)
 
 
-def has_hard_swish(model) -> bool:
-    return any(_is_hard_swish(layer) for layer in model.layers)
-
-
 def int8_clone_function(hard_swish: str = "split"):
     """`keras.models.clone_model(clone_function=...)` that swaps hard-swish layers for their split form.
 
@@ -50,8 +48,6 @@ def int8_clone_function(hard_swish: str = "split"):
     weight list equals the original's.
     """
     if hard_swish not in HARD_SWISH_FORMS:
-        from pipeline.errors import PipelineError
-
         raise PipelineError(f"expected hard_swish in {HARD_SWISH_FORMS}, received {hard_swish!r}")
 
     def clone(layer):
