@@ -155,15 +155,17 @@ def readme_table(record: dict) -> str:
     """The README's Markdown table of the record (the block between the int8-speed markers)."""
     title = {"v1": "V1", "v2": "V2", "v3-small": "V3-Small", "v3-large": "V3-Large"}
     lines = ["| variant | runtime | threads | fp32 p50 ms | int8 p50 ms | fp32 / int8 p50 | fp32 / int8 min | "
-             "before (p50, min) | int8 ops off the fast path |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "before (p50, min) | int8 ops off the fast path | before: off the fast path |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in record["results"]:
         fp = record["fast_path"][r["arch"]][f"{r['format']} int8"]
+        old = record["fast_path"][r["arch"]].get(f"{r['format']} int8 before")
         before = (f"{r['ratio_before']:.2f}, {r['ratio_min_before']:.2f}" if r.get("ratio_before") is not None else "—")
         mark = "" if r["ratio"] >= record["target_ratio"] else " ✗"
         lines.append(f"| {title[r['arch']]} 1.0 / 224 | {'TFLite' if r['format'] == 'tflite' else 'ONNX'} | "
                      f"{r['threads']} | {r['p50_ms']['fp32']:.2f} | {r['p50_ms']['int8']:.2f} | "
-                     f"{r['ratio']:.2f}{mark} | {r['ratio_min']:.2f} | {before} | {_culprits(fp)} |")
+                     f"{r['ratio']:.2f}{mark} | {r['ratio_min']:.2f} | {before} | {_culprits(fp)} | "
+                     f"{_culprits(old) if old else '—'} |")
     busy = [b for r in record["results"] for b in r["busy_cores_other"] if b is not None]
     lines.append("")
     lines.append(f"Measured {record['generated_utc']} on {record['host']['cpu']} ({record['host']['cores']} cores) by "
