@@ -61,7 +61,7 @@ EXPORT  = $(CLI) export $(VARIANT) $${CALIB:+--calib "$$CALIB"} --n "$$N" --int8
           $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float "$$KEEP_FLOAT")
 VALID   = $${LIMIT:+--limit "$$LIMIT"} $${EVAL:+--eval "$$EVAL"}
 
-.PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check \
+.PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
         bench-remote pi-emulator android test test-fast clean
 
 help:  ## list targets
@@ -116,8 +116,12 @@ train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
 bench: setup  ## latency of every artifact of the variant on this machine
 	$(CLI) bench $(VARIANT) $${THREADS:+--threads "$$THREADS"} $${PROFILE:+--profile "$$PROFILE"}
 
-bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads)
-	$(VENV)/bin/python benchmarks/reference_check.py "$$OUT/$$TASK/mobilenet_$$(printf '%.2f' "$$ALPHA")_$${RES:-224}"
+bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads; any ARCH)
+	prefix=mobilenet; [ "$$ARCH" = v1 ] || prefix="mobilenet_$$(printf %s "$$ARCH" | tr - _)"; \
+	$(VENV)/bin/python benchmarks/reference_check.py "$$OUT/$$TASK/$${prefix}_$$(printf '%.2f' "$$ALPHA")_$${RES:-224}"
+
+bench-int8: setup  ## int8 vs fp32 p50 of V1, V2, V3-Small, V3-Large at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
+	$(VENV)/bin/python benchmarks/int8_speed.py --readme README.md
 
 bench-remote: setup  ## latency on a device over ssh: HOST=user@host [PORT=22] [THREADS=4]
 	$(CLI) bench-remote $(VARIANT) --host "$$HOST" --port "$$PORT" $${THREADS:+--threads "$$THREADS"} \

@@ -112,6 +112,7 @@ class InterpreterBackend:
         ops = getattr(self.interpreter, "_get_ops_details", None)
         # XNNPACK is the only delegate this Interpreter applies by default; a DELEGATE node means it took the graph.
         self.delegate = ("XNNPACK" if any(op["op_name"] == "DELEGATE" for op in ops()) else None) if ops else None
+        self.fast_path = tflite_delegation(ops()) if ops else None
         self.run = self.interpreter.invoke
 
     def feed(self, arrays):
@@ -154,7 +155,7 @@ class CompiledModelBackend:
                        for n in names["inputs"]]
         out = model.get_output_tensor_details(signature)[names["outputs"][0]]
         self.output_shape, self.output_dtype = list(out["shape"]), np.dtype(out["dtype"])
-        self.delegate, self.model = described.delegate, model
+        self.delegate, self.fast_path, self.model = described.delegate, described.fast_path, model
         self.run = functools.partial(model.run_by_index, 0, self.in_buffers, self.out_buffers)
 
     def feed(self, arrays):
@@ -178,6 +179,7 @@ class OnnxBackend:
         start = time.perf_counter()
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.init_ms = ms_since(start)
+        self.ort, self.path, self.fast_path = ort, path, None
         self.inputs, self.feeds, self.outputs = [], {}, None
         for i in self.session.get_inputs():
             shape = [d if isinstance(d, int) and d > 0 else None for d in i.shape]
@@ -188,12 +190,78 @@ class OnnxBackend:
 
     def feed(self, arrays):
         self.feeds = {spec["name"]: array for spec, array in zip(self.inputs, arrays)}
+        if self.fast_path is None:  # one profiled run in a session of its own, outside every timing
+            self.fast_path = onnx_kernels(self.ort, self.path, self.feeds)
 
     def run(self):
         self.outputs = self.session.run(None, self.feeds)
 
     def output(self) -> np.ndarray:
         return self.outputs[0]
+
+
+# --- fast path: which ops the runtime's fast kernels take on this device (pipeline/fastpath.py, standalone) ------
+
+EDGE_OPS = ("QUANTIZE", "DEQUANTIZE", "SOFTMAX")  # builtin I/O conversions at the graph's edges: cheap
+ONNX_LAYOUT = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Shape", "ReorderInput",
+               "ReorderOutput", "Concat", "Pad", "Gather", "Slice")
+
+
+def _counts(names) -> dict:
+    counts = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def tflite_delegation(ops: list) -> dict:
+    """XNNPACK partitions and the op types inside / outside them, from Interpreter._get_ops_details().
+
+    Each DELEGATE node is one partition; the ops it replaced are found by walking back from its output tensors
+    to its input tensors. The same rule as pipeline/fastpath.py, copied because this file stands alone.
+    """
+    original = [op for op in ops if op["op_name"] != "DELEGATE"]
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    producer = {int(t): op["index"] for op in original for t in op["outputs"]}
+    inputs_of = {op["index"]: [int(t) for t in op["inputs"] if t >= 0] for op in original}
+    inside = set()
+    for node in delegates:
+        boundary, stack = {int(t) for t in node["inputs"]}, [int(t) for t in node["outputs"]]
+        while stack:
+            tensor = stack.pop()
+            index = producer.get(tensor)
+            if tensor in boundary or index is None or index in inside:
+                continue
+            inside.add(index)
+            stack.extend(inputs_of[index])
+    builtin = [op["op_name"] for op in original if op["index"] not in inside]
+    slow = _counts(n for n in builtin if n not in EDGE_OPS)
+    return {"runtime": "xnnpack", "ops": len(original), "partitions": len(delegates),
+            "fast": _counts(op["op_name"] for op in original if op["index"] in inside), "slow": slow,
+            "edge": _counts(n for n in builtin if n in EDGE_OPS), "on_fast_path": len(delegates) == 1 and not slow}
+
+
+def onnx_kernels(ort, path: str, feeds: dict) -> dict:
+    """The kernels one profiled onnxruntime run executes, by op type: integer (QLinear*...), Q/DQ, and float ops,
+    which in a quantized graph run between Dequantize/Quantize (a QDQ group onnxruntime could not fuse)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        options = ort.SessionOptions()
+        options.enable_profiling, options.log_severity_level = True, 3
+        options.profile_file_prefix = os.path.join(scratch, "profile")
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session.run(None, feeds)
+        with open(session.end_profiling()) as f:
+            events = json.load(f)
+    names = [e["args"]["op_name"] for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
+    integer = [n for n in names if n.startswith(("QLinear", "QGemm", "NhwcQLinear")) or n.endswith("Integer")]
+    qdq = [n for n in names if n in ("QuantizeLinear", "DequantizeLinear")]
+    other = [n for n in names if n not in integer and n not in qdq and n not in ONNX_LAYOUT]
+    quantized = bool(integer or qdq)
+    return {"runtime": "onnxruntime-cpu", "ops": len(names), "partitions": None,
+            "fast": _counts(integer + ([] if quantized else other)), "slow": _counts(other if quantized else []),
+            "edge": _counts(qdq), "on_fast_path": not (quantized and other)}
 
 
 # --- inputs: realistic, seeded, identical on every platform --------------------------------------------------------
@@ -381,7 +449,8 @@ def describe_tflite(path: str):
     Loading it first also verifies the file: a CompiledModel crashes on a truncated flatbuffer.
     """
     interpreter = load_backend("litert-interpreter", path, 1)
-    return types.SimpleNamespace(inputs=interpreter.inputs, delegate=interpreter.delegate)
+    return types.SimpleNamespace(inputs=interpreter.inputs, delegate=interpreter.delegate,
+                                 fast_path=interpreter.fast_path)
 
 
 def compiled_model_safe() -> bool:
@@ -460,7 +529,7 @@ def benchmark(path: str, args, notes: list) -> dict:
     module = sys.modules.get(MODULES["litert" if runtime.startswith("litert") else runtime])
     return {"model": os.path.basename(path), "bytes": os.path.getsize(path), "runtime": runtime,
             "runtime_version": getattr(module, "__version__", None), "threads": args.threads,
-            "delegate": backend.delegate, "input_dtype": inputs[0].dtype.name, "init_ms": round(backend.init_ms, 3),
+            "delegate": backend.delegate, "fast_path": backend.fast_path, "input_dtype": inputs[0].dtype.name, "init_ms": round(backend.init_ms, 3),
             "first_inference_ms": round(first_ms, 3), "runs": len(ms),
             "latency_ms": {k: round(float(latency[k]), 4) for k in ("p50", "p90", "p99", "mean", "std", "min", "max")},
             "peak_rss_mb": peak, "thermal": thermal_summary(before, after)}
@@ -468,12 +537,14 @@ def benchmark(path: str, args, notes: list) -> dict:
 
 def print_table(results: list, notes: list):
     rows = [("model", "runtime", "thr", "delegate", "input", "init", "first", "p50", "p90", "p99", "RSS MB",
-             "throttled")]
+             "throttled", "fast path")]
     for r in results:
-        lat = r["latency_ms"]
+        lat, fp = r["latency_ms"], r.get("fast_path")
+        off = ", ".join(f"{op} x{n}" for op, n in (fp or {}).get("slow", {}).items())
+        path = "-" if fp is None else "yes" if fp["on_fast_path"] else f"no ({off or str(fp['partitions']) + ' parts'})"
         rows.append((r["model"], r["runtime"], r["threads"], r["delegate"] or "-", r["input_dtype"],
                      f"{r['init_ms']:.2f}", f"{r['first_inference_ms']:.2f}", f"{lat['p50']:.3f}", f"{lat['p90']:.3f}",
-                     f"{lat['p99']:.3f}", r["peak_rss_mb"], r["thermal"]["throttled"]))
+                     f"{lat['p99']:.3f}", r["peak_rss_mb"], r["thermal"]["throttled"], path))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(v).ljust(w) if i < 5 else str(v).rjust(w) for i, (v, w) in enumerate(zip(row, widths)))
              for row in rows]

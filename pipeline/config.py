@@ -67,12 +67,18 @@ class QuantConfig:
     calib_dir: str | None = None
     keep_float: int = 0  # selective quantization: keep the k worst layers in float
     diagnose: bool = False  # per-layer int8 diagnosis with TensorFlow's quantization debugger
+    hard_swish: str = "split"  # V3 int8 .tflite: split (ops XNNPACK runs in int8) or fused (HARD_SWISH, builtin kernel)
+    onnx_activations: str = "uint8"  # ONNX int8 activations: uint8 (onnxruntime's x86 integer kernels) or int8
 
     def __post_init__(self):
         if self.io_dtype not in ("uint8", "int8", "float"):
             raise PipelineError(f"expected INT8_IO uint8, int8 or float, received {self.io_dtype!r}")
         if not isinstance(self.num_samples, int) or self.num_samples < 1:
             raise PipelineError(f"expected N >= 1 calibration samples, received N={self.num_samples!r}")
+        if self.hard_swish not in ("split", "fused"):
+            raise PipelineError(f"expected hard_swish split or fused, received {self.hard_swish!r}")
+        if self.onnx_activations not in ("uint8", "int8"):
+            raise PipelineError(f"expected ONNX int8 activations uint8 or int8, received {self.onnx_activations!r}")
         if self.keep_float < 0:
             raise PipelineError(f"expected KEEP_FLOAT >= 0, received {self.keep_float!r}")
 

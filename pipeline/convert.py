@@ -50,16 +50,20 @@ def tflite_file_name(variant_name: str, precision: str, per_channel: bool = True
     return f"{variant_name}_{suffix}.tflite"
 
 
-def batch_of_one(model):
+def batch_of_one(model, hard_swish: str = "fused"):
     """The same network with its batch fixed at 1, as an app runs it.
 
     With a dynamic batch, Keras's classifier Reshape becomes Shape/StridedSlice/Pack ops that split the
     graph for XNNPACK (tflite-runtime 2.14 then delegates nothing); with batch 1 the graph is one partition.
+    `hard_swish="split"` writes V3's hard-swish in ops XNNPACK runs in int8 (see pipeline.int8_graph).
     """
     import keras
 
+    from pipeline.int8_graph import int8_clone_function
+
     # A stable input name also keeps the file byte-identical whatever Keras numbered its tensors.
-    fixed = keras.models.clone_model(model, input_tensors=keras.Input(model.input_shape[1:], batch_size=1, name="input"))
+    fixed = keras.models.clone_model(model, input_tensors=keras.Input(model.input_shape[1:], batch_size=1, name="input"),
+                                     clone_function=int8_clone_function(hard_swish))
     fixed.set_weights(model.get_weights())
     return fixed
 
@@ -67,7 +71,9 @@ def batch_of_one(model):
 def _converter(model, precision: str, calib: CalibrationSet | None, quant: QuantConfig):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(batch_of_one(model))
+    # Only int8 needs the split hard-swish: XNNPACK runs the fused HARD_SWISH in float (one op is cheaper).
+    hard_swish = quant.hard_swish if precision == "int8" else "fused"
+    converter = tf.lite.TFLiteConverter.from_keras_model(batch_of_one(model, hard_swish))
     if precision == "fp32":
         return converter
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -37,7 +37,7 @@ class Diagnosis:
 def _converter(model, calib: CalibrationSet, quant: QuantConfig, allow_float: bool):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(batch_of_one(model))
+    converter = tf.lite.TFLiteConverter.from_keras_model(batch_of_one(model, quant.hard_swish))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _limited(calib)
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

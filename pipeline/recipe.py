@@ -20,6 +20,7 @@ from pipeline.convert import Artifact, convert_tflite, tflite_file_name
 from pipeline.convert_onnx import convert_onnx, convert_onnx_int8, metadata_props
 from pipeline.errors import PipelineError
 from pipeline.clean import claim_output
+from pipeline.fastpath import audit_entries
 from pipeline.limits import check_before_work
 from pipeline.manifest import CALIBRATED, entry_format, update_manifest, weights_record
 from pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationConfig, ValidationResult, validate
@@ -134,7 +135,7 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
             add(fp32)
     if "onnx-int8" in formats:
         add(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel,
-                                      metadata=onnx_meta))
+                              metadata=onnx_meta, activations=cfg.quant.onnx_activations))
     return made
 
 
@@ -162,7 +163,7 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
       2. cost: the paper's per-layer table (cost.json)
       3. calibrate: representative samples from CALIB or the task's training split
       4. convert: TFLite fp32/fp16/dynamic/int8, ONNX fp32/int8 — each loaded once to prove it runs
-      5. manifest: files, hashes, tensor specs, preprocessing contract, calibration, tool versions
+      5. manifest: files, hashes, tensor specs, fast-path audit, preprocessing contract, calibration, tool versions
       6. validate (optional): drift of every artifact against the float model on held-out images
       7. benchmark (optional): latency on this machine with the standalone runner
       8. report (optional): OUT/report.md|html, summary.json, plots
@@ -215,17 +216,20 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
         calib = calibration_set(task, variant.resolution, cfg.quant.num_samples, cfg.quant.seed, cfg.quant.calib_dir,
                                 arch=variant.arch)
 
-    # 4. convert, each file listed in the manifest as soon as it is written (step 5 as it goes)
+    # 4. convert, each file listed in the manifest as soon as it is written (step 5 as it goes), with the
+    # audit of which of its ops run on XNNPACK / integer kernels (pipeline.fastpath)
+    entries: list[dict] = []
+
     def listed(artifact: Artifact) -> None:
-        entry = artifact.to_dict()
+        entry = audit_entries(folder, [artifact.to_dict()])[0]
+        entries.append(entry)
         calibrated = calib is not None and entry_format(entry) in CALIBRATED
         update_manifest(folder, record, preprocessing, calib.to_dict() if calibrated else None, [entry])
 
     artifacts = convert_all(model, cfg, task, folder, calib, weights_file, on_artifact=listed)
 
     # 5. manifest
-    manifest = update_manifest(folder, record, preprocessing, calib.to_dict() if calib else None,
-                               [a.to_dict() for a in artifacts])
+    manifest = update_manifest(folder, record, preprocessing, calib.to_dict() if calib else None, entries)
 
     # 6. validate
     validation = validate(folder, task, cfg.validation) if cfg.validation else None

@@ -24,6 +24,7 @@ from pipeline.archs import alpha_text
 from pipeline.artifacts import write_json, write_text
 from pipeline.errors import PipelineError
 from pipeline.manifest import MANIFEST, manifest_problem
+from pipeline.report_fastpath import speed_flags
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
     }
     summary["ship"] = ship_choices(summary)
     summary["pareto"] = pareto_fronts(summary)
+    summary["fast_path_flags"] = speed_flags(summary)
     return summary
 
 
@@ -218,7 +220,8 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
                "keep_float": len(keep) if isinstance(keep, list) else int(keep), "io_dtype": _io_dtype(entry),
                "bytes": now.bytes, "reference": False, **_metrics(check.get("metrics") or {}),
                "gate": gate, "gate_passed": gate.get("passed") if gate else None,
-               "gate_enforced": bool(gate) and gate.get("enforced", True), "on_disk": now.status}
+               "gate_enforced": bool(gate) and gate.get("enforced", True), "on_disk": now.status,
+               "fast_path": entry.get("fast_path")}
         row["label"] = artifact_label(row) + ("" if now.status == checks.OK else f" ({checks.NOTES[now.status]})")
         rows.append(row)
     for r in rows:

@@ -10,6 +10,7 @@ import math
 import re
 
 from pipeline.report import DASH, DIAGNOSIS_NOTE, METRICS, PRECISION_LABEL
+from pipeline.report_fastpath import fast_path_blocks, flag_sentence
 from pipeline.report_grid import FEW, SORT_CSS, SORT_JS, flat_table, pareto_blocks, ship_table, sweep_blocks
 
 # The page is built once as blocks — ("h2", text), ("p", text), ("meta", text), ("status", text, bad),
@@ -128,6 +129,8 @@ def ship_lines(summary: dict, v: dict, choice: dict) -> list[str]:
                      f"{_num(r['latency_p50_ms'][column], '.3f')} ms p50, {_mb(r['bytes'])} MB, {_accuracy(r)}.")
     if not choice["fastest"] and choice["smallest"]:
         lines.append("No latency measured: run `make bench` (or `make bench-remote HOST=...`).")
+    lines += [flag_sentence(f) for f in summary.get("fast_path_flags") or []
+              if (f["task"], f["variant"]) == (v["task"], v["variant"])]
     for file in choice["failing"]:
         lines.append(f"Do not ship {rows[file]['label']} ({file}): it fails its gate "
                      f"({_gate_text(rows[file]).removeprefix('FAIL: ')}).")
@@ -203,6 +206,7 @@ def document(summary: dict, plots: dict) -> list[tuple]:
             blocks += [("h3", f"{v['task']} / {v['variant']}"), ("list", ship_lines(summary, v, choice))]
     blocks.append(("meta", "Only artifacts whose gate is enforced count; \"info\" rows (per-tensor int8) are there "
                            "to show what per-channel weights buy."))
+    blocks += fast_path_blocks(summary)
     for task in dict.fromkeys(v["task"] for v in summary["variants"]):
         blocks += [("h2", f"Artifacts: {task}")]
         if many:  # one row per artifact, sortable: the grid is compared column by column

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, error_line
 
 RUNNER = ROOT / "benchmarks" / "runner.py"
-RESULT_KEYS = {"model", "bytes", "runtime", "runtime_version", "threads", "delegate", "input_dtype", "init_ms",
+RESULT_KEYS = {"model", "bytes", "runtime", "runtime_version", "threads", "delegate", "fast_path", "input_dtype", "init_ms",
                "first_inference_ms", "runs", "latency_ms", "peak_rss_mb", "thermal"}
 HOST_KEYS = {"machine", "cpu", "cores", "os", "python", "numpy", "runtimes", "governor", "throttled"}
 LATENCY_KEYS = {"p50", "p90", "p99", "mean", "std", "min", "max"}
@@ -94,6 +94,18 @@ def test_stdout_is_one_json_document_in_the_benchmark_shape(models, report):
     for key in ("fp32", "int8"):  # auto = ai-edge-litert here, whichever of its two paths was faster
         assert by_model[models[key].name]["runtime"] in ("litert-compiled", "litert-interpreter")
         assert by_model[models[key].name]["delegate"] == "XNNPACK"
+
+
+def test_fast_path_is_the_pipeline_audit_of_the_same_file(models, report):
+    """The runner's copy of the delegation rule (it stands alone) agrees with pipeline.fastpath's."""
+    from pipeline.fastpath import audit
+
+    _, doc, _ = report
+    by_model = {r["model"]: r for r in doc["results"]}
+    for key in ("fp32", "int8"):
+        assert by_model[models[key].name]["fast_path"] == audit(models[key]).to_dict()
+    onnx = by_model[models["onnx"].name]["fast_path"]
+    assert onnx["runtime"] == "onnxruntime-cpu" and onnx["on_fast_path"] and onnx["fast"].get("Conv", 0) > 0
 
 
 def test_table_goes_to_stderr_without_runtime_log_noise(models, report):

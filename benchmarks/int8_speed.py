@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Is int8 faster than fp32? fp32 vs full-int8 p50 of the whole family at alpha 1.0, 224 px, TFLite and ONNX.
+
+    python benchmarks/int8_speed.py                       # measure, write benchmarks/records/int8_speed.json
+    python benchmarks/int8_speed.py --readme README.md    # also regenerate the README's int8 table from it
+    python benchmarks/int8_speed.py --readme README.md --from-record   # only regenerate the table
+
+For V1, V2, V3-Small and V3-Large (random weights: speed does not depend on them), the pipeline's own convert
+functions write fp32 and full-int8 .tflite and .onnx files; the int8 files also in the "before" form
+(`--no-baseline` skips it): V3's hard-swish fused into HARD_SWISH, ONNX with int8 activations, which is
+what the pipeline wrote before. Each file is audited (pipeline.fastpath). Then, per runtime and thread
+count (1 and 2), the files of one architecture are loaded side by side with the standalone runner's
+backends (LiteRT Interpreter + XNNPACK, onnxruntime CPU) and timed in short interleaved turns, order
+reversed every round, so load that comes and goes hits every file alike; p50 over all turns; the ratio is
+fp32 p50 / int8 p50 (above 1: int8 is faster). Other programs' CPU use (cores' worth, /proc/stat over one
+second) is sampled around every group and recorded: on a shared machine ratios are noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from benchmarks import runner  # noqa: E402
+
+RECORD = ROOT / "benchmarks" / "records" / "int8_speed.json"
+ARCHS = ("v1", "v2", "v3-small", "v3-large")
+TARGET_RATIO = 1.5
+BEGIN, END = "<!-- begin:int8-speed -->", "<!-- end:int8-speed -->"
+log = logging.getLogger("int8_speed")
+
+
+def calibration(arch: str, resolution: int, count: int, seed: int = 0):
+    """`count` smooth random images in the arch's input range (V3 takes 0..255 pixels, V1/V2 [-1, 1])."""
+    from calibration.representative import CalibrationSet
+    from pipeline.archs import get_arch
+
+    a = get_arch(arch)
+    images = runner.smooth_image(np.random.default_rng(seed), (count, resolution, resolution, 3))
+    pixels = (images + 1) * 127.5
+    samples = ((pixels - a.mean) / a.std).astype(np.float32)
+    low, high = (0 - a.mean) / a.std, (255 - a.mean) / a.std
+    return CalibrationSet(samples, "smooth random images", f"seed{seed}", 0, seed, (low, high))
+
+
+def convert_family_member(arch: str, folder: Path, resolution: int = 224, samples: int = 16,
+                          baseline: bool = True) -> dict[str, Path]:
+    """fp32 / int8 (/ baseline int8) .tflite and .onnx of one random-weight model; existing files are kept."""
+    import keras
+
+    from pipeline.artifacts import write_bytes
+    from pipeline.build import mobilenet
+    from pipeline.config import QuantConfig
+    from pipeline.convert import tflite_bytes
+    from pipeline.convert_onnx import convert_onnx, convert_onnx_int8
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"tflite fp32": folder / "fp32.tflite", "tflite int8": folder / "int8.tflite",
+             "onnx fp32": folder / "fp32.onnx", "onnx int8": folder / "int8.onnx"}
+    if baseline:
+        files |= {"tflite int8 before": folder / "int8_before.tflite", "onnx int8 before": folder / "int8_before.onnx"}
+    if all(p.is_file() for p in files.values()):
+        return files
+    keras.utils.set_random_seed(0)
+    model = mobilenet(1.0, resolution, 1000, None, arch)
+    calib = calibration(arch, resolution, samples)
+    for key, quant in (("tflite fp32", None), ("tflite int8", QuantConfig()),
+                       ("tflite int8 before", QuantConfig(hard_swish="fused"))):
+        if key in files and not files[key].is_file():
+            log.info("%s: converting %s", arch, key)
+            write_bytes(files[key], tflite_bytes(model, "int8" if quant else "fp32", calib, quant or QuantConfig()))
+    if not files["onnx fp32"].is_file():
+        convert_onnx(model, files["onnx fp32"], calib.samples[:2])
+    for key, activations in (("onnx int8", "uint8"), ("onnx int8 before", "int8")):
+        if key in files and not files[key].is_file():
+            convert_onnx_int8(files["onnx fp32"], files[key], calib, activations=activations)
+    return files
+
+
+def interleaved_times(paths: dict[str, Path], threads: int, rounds: int, runs: int) -> dict[str, dict]:
+    """p50, p10 and min (ms) of every file, timed in `rounds` interleaved turns of `runs` runs each (ABBA order).
+
+    On a busy machine the p50 includes the time a run waits for a core; the min is the run that did not wait,
+    the closest figure to the kernels' own speed, so both are kept.
+    """
+    backends = {}
+    for key, path in paths.items():
+        kind = "onnxruntime" if path.suffix == ".onnx" else "litert-interpreter"
+        backend = runner.load_backend(kind, str(path), threads)
+        backend.feed(runner.make_inputs(backend.inputs, 0))
+        runner.time_runs(backend.run, 5)  # warm-up
+        backends[key] = backend
+    times = {key: [] for key in backends}
+    order = list(backends)
+    for r in range(rounds):
+        for key in (order if r % 2 == 0 else order[::-1]):
+            times[key].extend(runner.time_runs(backends[key].run, runs))
+    return {key: {"p50": float(np.median(t)), "p10": float(np.percentile(t, 10)), "min": float(np.min(t))}
+            for key, t in times.items()}
+
+
+def measure(work: Path, archs=ARCHS, threads=(1, 2), rounds: int = 10, runs: int = 10, baseline: bool = True) -> dict:
+    """Convert, audit and time every family member; the record that `RECORD` holds."""
+    from pipeline.executors import busy_cores
+    from pipeline.fastpath import audit
+
+    results, audits = [], {}
+    for arch in archs:
+        files = convert_family_member(arch, work / arch, baseline=baseline)
+        audits[arch] = {key: audit(path).to_dict() for key, path in files.items()}
+        for fmt in ("tflite", "onnx"):
+            group = {key.removeprefix(f"{fmt} "): path for key, path in files.items() if key.startswith(fmt)}
+            for n in threads:
+                before = busy_cores()
+                stats = interleaved_times(group, n, rounds, runs)
+                after = busy_cores()
+                p50, low = {k: v["p50"] for k, v in stats.items()}, {k: v["min"] for k, v in stats.items()}
+                row = {"arch": arch, "format": fmt, "threads": n, "p50_ms": {k: round(v, 3) for k, v in p50.items()},
+                       "p10_ms": {k: round(v["p10"], 3) for k, v in stats.items()},
+                       "min_ms": {k: round(v, 3) for k, v in low.items()},
+                       "ratio": round(p50["fp32"] / p50["int8"], 2), "ratio_min": round(low["fp32"] / low["int8"], 2),
+                       "ratio_before": round(p50["fp32"] / p50["int8 before"], 2) if "int8 before" in p50 else None,
+                       "ratio_min_before": round(low["fp32"] / low["int8 before"], 2) if "int8 before" in low else None,
+                       "busy_cores_other": [before, after]}
+                log.info("%s %s %d thr: %s", arch, fmt, n, row)
+                results.append(row)
+    return {"schema": 1, "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "host": runner.host_info(),
+            "settings": {"alpha": 1.0, "resolution": 224, "weights": "random (seed 0)", "rounds": rounds,
+                         "runs_per_round": runs, "calibration": "16 smooth random images",
+                         "tflite_runtime": "ai-edge-litert Interpreter + XNNPACK",
+                         "onnx_runtime": "onnxruntime CPUExecutionProvider (default optimisation)",
+                         "before": "int8 as the pipeline wrote it before: V3 HARD_SWISH fused; ONNX int8 activations"},
+            "target_ratio": TARGET_RATIO, "results": results, "fast_path": audits}
+
+
+def _culprits(fast_path: dict) -> str:
+    slow = sorted(fast_path["slow"].items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{op} x{n}" for op, n in slow) or "—"
+
+
+def readme_table(record: dict) -> str:
+    """The README's Markdown table of the record (the block between the int8-speed markers)."""
+    title = {"v1": "V1", "v2": "V2", "v3-small": "V3-Small", "v3-large": "V3-Large"}
+    lines = ["| variant | runtime | threads | fp32 p50 ms | int8 p50 ms | fp32 / int8 p50 | fp32 / int8 min | "
+             "before (p50, min) | int8 ops off the fast path | before: off the fast path |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in record["results"]:
+        fp = record["fast_path"][r["arch"]][f"{r['format']} int8"]
+        old = record["fast_path"][r["arch"]].get(f"{r['format']} int8 before")
+        before = (f"{r['ratio_before']:.2f}, {r['ratio_min_before']:.2f}" if r.get("ratio_before") is not None else "—")
+        mark = "" if r["ratio"] >= record["target_ratio"] else " ✗"
+        lines.append(f"| {title[r['arch']]} 1.0 / 224 | {'TFLite' if r['format'] == 'tflite' else 'ONNX'} | "
+                     f"{r['threads']} | {r['p50_ms']['fp32']:.2f} | {r['p50_ms']['int8']:.2f} | "
+                     f"{r['ratio']:.2f}{mark} | {r['ratio_min']:.2f} | {before} | {_culprits(fp)} | "
+                     f"{_culprits(old) if old else '—'} |")
+    busy = [b for r in record["results"] for b in r["busy_cores_other"] if b is not None]
+    lines.append("")
+    lines.append(f"Measured {record['generated_utc']} on {record['host']['cpu']} ({record['host']['cores']} cores) by "
+                 f"`benchmarks/int8_speed.py`; other programs used {min(busy, default=0):.1f}-{max(busy, default=0):.1f} "
+                 f"cores meanwhile, so p50s include waiting for a core and ratios are noisy; \"min\" is the fastest "
+                 f"run of each file, the closest figure to the kernels' own speed. ✗: p50 ratio below the "
+                 f"{record['target_ratio']}x target. \"before\": fp32 / int8 of the files the pipeline wrote before "
+                 "(fused HARD_SWISH, ONNX int8 activations).")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"error: expected {BEGIN} ... {END} in the README, received neither")
+    head, rest = text.split(BEGIN, 1)
+    return f"{head}{BEGIN}\n{block}\n{END}{rest.split(END, 1)[1]}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--archs", nargs="+", default=list(ARCHS))
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--runs", type=int, default=10, help="runs per turn")
+    p.add_argument("--work", type=Path, help="folder for the model files (default: a temporary folder)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the 'before' int8 files")
+    p.add_argument("--record", type=Path, default=RECORD)
+    p.add_argument("--readme", type=Path, help="README to regenerate the int8 table in")
+    p.add_argument("--from-record", action="store_true", help="do not measure; regenerate the table from --record")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.from_record:
+        record = json.loads(args.record.read_text())
+    else:
+        from pipeline.artifacts import write_json
+
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as scratch:
+            record = measure(args.work or Path(scratch), tuple(args.archs), tuple(args.threads), args.rounds,
+                             args.runs, not args.no_baseline)
+        record["wall_s"] = round(time.perf_counter() - started, 1)
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.record, record)
+    print(readme_table(record))
+    if args.readme:
+        from pipeline.artifacts import write_text
+
+        write_text(args.readme, replace_block(args.readme.read_text(), readme_table(record)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
