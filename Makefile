@@ -20,6 +20,10 @@ INT8_IO ?= uint8
 OPSET   ?= 17
 LIMIT   ?=
 KEEP_FLOAT ?= 0
+# issue 13: BUDGET = largest allowed int8 top-1 drop in points (searched, cheapest first); data-free calibration size
+BUDGET  ?=
+SYNTH_N ?= 32
+SYNTH_STEPS ?= 100
 EVAL    ?=
 THREADS ?=
 HOST    ?=
@@ -39,7 +43,8 @@ STRICT      ?= 0
 VARIANT = --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO)) --task $(TASK) \
           $(if $(WEIGHTS),--weights $(WEIGHTS)) --out $(OUT)
 EXPORT  = $(CLI) export $(VARIANT) $(if $(CALIB),--calib $(CALIB)) --n $(N) --int8-io $(INT8_IO) --opset $(OPSET) \
-          $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float $(KEEP_FLOAT))
+          $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float $(KEEP_FLOAT)) $(INT8_EXTRA) $(if $(BUDGET),$(VALID))
+INT8_EXTRA = $(if $(BUDGET),--budget $(BUDGET)) --synthetic-n $(SYNTH_N) --synthetic-steps $(SYNTH_STEPS)
 VALID   = $(if $(LIMIT),--limit $(LIMIT)) $(if $(EVAL),--eval $(EVAL))
 
 .PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check \
@@ -66,7 +71,7 @@ setup-ray: $(VENV)/.installed-ray  ## the optional Ray extra (EXECUTOR=ray; the 
 sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
 	$(CLI) sweep --task $(TASK) --archs "$(ARCHS)" --alphas "$(ALPHAS)" $(if $(RESOLUTIONS),--resolutions "$(RESOLUTIONS)") \
 	  --formats "$(FORMATS)" $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(CALIB),--calib $(CALIB)) --n $(N) \
-	  --int8-io $(INT8_IO) --opset $(OPSET) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
+	  --int8-io $(INT8_IO) --opset $(OPSET) $(INT8_EXTRA) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
 	  --executor $(EXECUTOR) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) \
 	  $(if $(THREADS),--bench-threads $(THREADS)) $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
 

@@ -136,10 +136,13 @@ class _Reader:
 
 
 def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, per_channel: bool = True,
-                      metadata: dict[str, str] | None = None) -> Artifact:
+                      metadata: dict[str, str] | None = None, calibrate_method: str = "MinMax",
+                      activation_type: str = "QInt8", nodes_to_exclude: tuple[str, ...] = ()) -> Artifact:
     """Static QDQ int8 (7-bit-range int8 weights per channel, int8 activations) from the fp32 ONNX model.
 
     `metadata` is (re)written into the int8 file's metadata_props: the fp32 file may predate it.
+    `calibrate_method` (MinMax | Percentile | Entropy), `activation_type` (QInt8 | QInt16) and `nodes_to_exclude`
+    (kept in float) are the accuracy-budget search's knobs (pipeline/budget.py); the defaults are `make onnx-int8`.
     """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -152,8 +155,10 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
         quantize_static(
             str(pre), str(tmp), _Reader(calib.samples, INPUT_NAME),
             quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            activation_type=getattr(QuantType, activation_type), weight_type=QuantType.QInt8,
+            calibrate_method=getattr(CalibrationMethod, calibrate_method), nodes_to_exclude=list(nodes_to_exclude),
+            # 16-bit activations need the com.microsoft Q/DQ ops (ONNX's own take int16 only from opset 21).
+            extra_options={"UseQDQContribOps": True} if activation_type != "QInt8" else {},
             # 7-bit weights: on x86 without VNNI onnxruntime's int8 kernels (VPMADDUBSW) saturate 16-bit sums;
             # measured on MobileNet 0.25/64: top-1 agreement with float 94.6 % -> 99.0 % on those kernels, the
             # same 99 % as the simulated graph, and no latency cost (U8U8 reached 99.4 % but ran 25 % slower).
@@ -170,5 +175,8 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
         if not np.all(np.isfinite(out)):
             raise PipelineError("expected finite outputs from the int8 ONNX model, received NaN/inf")
     sess = session(out_path)
+    knobs = tuple((k, v) for k, v, default in (("calibrate_method", calibrate_method, "MinMax"),
+                                               ("activation_type", activation_type, "QInt8"),
+                                               ("keep_float", list(nodes_to_exclude), [])) if v != default)
     return Artifact(out_path, "onnx", "int8", _specs(sess.get_inputs()), _specs(sess.get_outputs()),
-                    per_channel=per_channel, extra=(("quant_format", "QDQ"), ("reduce_range", True)))
+                    per_channel=per_channel, extra=(("quant_format", "QDQ"), ("reduce_range", True)) + knobs)

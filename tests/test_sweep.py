@@ -19,7 +19,7 @@ from pipeline.artifacts import sha256_file
 TASK = "fashion-mnist"
 # The reference weights were trained at 64 px: at 32-48 px they are near chance, where an int8 top-1 drop is
 # noise. These tests are about the sweep, so the gates are opened; test_validate checks the gates.
-OPEN_GATES = ("--gate-fp32", "0.9", "--gate-fp16", "0.9", "--gate-int8-drop", "100")
+OPEN_GATES = ("--gate-fp32", "0.9", "--gate-fp16", "0.9", "--gate-int8-drop", "100", "--gate-int8-agreement", "0")
 TINY = ("--task", TASK, "--alphas", "0.25", "--resolutions", "32 48", "--formats", "fp32 int8", "--limit", "200",
         "--n", "16", "--runs", "20", "--no-progress", *OPEN_GATES)
 VARIANTS = ("mobilenet_0.25_32", "mobilenet_0.25_48")
