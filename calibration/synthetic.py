@@ -128,7 +128,8 @@ def optimise_inputs(model, count: int, seed: int, value_range: tuple[float, floa
                 loss = step()
                 bar.update()
             out.append(mid + half * u.numpy())
-            log.debug("synthetic batch %d: BatchNorm gap %.4f", start // cfg.batch, float(loss) / len(layers))
+            if cfg.steps:
+                log.debug("synthetic batch %d: BatchNorm gap %.4f", start // cfg.batch, float(loss) / len(layers))
     return np.concatenate(out).astype(np.float32)
 
 
