@@ -87,7 +87,11 @@ def summary_line(record: dict) -> str:
     what = "top-1 drop" if record["measure"] == "top1_drop_points" else "agreement loss"
     where = f"{what} on {record['images']} held-out images"
     if record["met"]:
-        return f"BUDGET={record['budget_points']:g} pt met by {record['chosen']} ({where}; tried {tried})"
+        chosen = next(t for t in record["trials"] if t["name"] == record["chosen"])
+        io_note = "" if chosen["io_dtype"] == record["trials"][0]["io_dtype"] else \
+            f"; its I/O is {chosen['io_dtype']}, not {record['trials'][0]['io_dtype']}: the converter offers no " \
+            f"{record['trials'][0]['io_dtype']} I/O in that mode (Android's Task Library needs uint8)"
+        return f"BUDGET={record['budget_points']:g} pt met by {record['chosen']} ({where}; tried {tried}){io_note}"
     skipped = f"; skipped {'; '.join(record['skipped'])}" if record["skipped"] else ""
     return f"no int8 file within BUDGET={record['budget_points']:g} pt of {where}; tried {tried}{skipped}; " \
            f"best kept as {record['kept']}"

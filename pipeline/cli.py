@@ -119,6 +119,8 @@ def _print_budgets(artifacts) -> bool:
         print(f"budget search for {a.path.name}:")
         for row in rows:
             print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        for reason in record["skipped"]:
+            print(f"  skipped {reason}")
         print(summary_line(record))
         met = met and record["met"]
     return met
