@@ -24,6 +24,8 @@ KEEP_FLOAT ?= 0
 BUDGET  ?=
 SYNTH_N ?= 32
 SYNTH_STEPS ?= 100
+CALIB_URL ?=
+CALIB_SHA256 ?=
 EVAL    ?=
 THREADS ?=
 HOST    ?=
@@ -44,7 +46,8 @@ VARIANT = --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),
           $(if $(WEIGHTS),--weights $(WEIGHTS)) --out $(OUT)
 EXPORT  = $(CLI) export $(VARIANT) $(if $(CALIB),--calib $(CALIB)) --n $(N) --int8-io $(INT8_IO) --opset $(OPSET) \
           $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float $(KEEP_FLOAT)) $(INT8_EXTRA) $(if $(BUDGET),$(VALID))
-INT8_EXTRA = $(if $(BUDGET),--budget $(BUDGET)) --synthetic-n $(SYNTH_N) --synthetic-steps $(SYNTH_STEPS)
+INT8_EXTRA = $(if $(BUDGET),--budget $(BUDGET)) $(if $(CALIB_URL),--calib-url "$(CALIB_URL)") \
+             $(if $(CALIB_SHA256),--calib-sha256 $(CALIB_SHA256)) --synthetic-n $(SYNTH_N) --synthetic-steps $(SYNTH_STEPS)
 VALID   = $(if $(LIMIT),--limit $(LIMIT)) $(if $(EVAL),--eval $(EVAL))
 
 .PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check \

@@ -75,11 +75,24 @@ def _recipe_config(args, formats, validation=None, bench=None, report=False):
         variant=_variant(args),
         export=ExportConfig(formats=tuple(formats), opset=args.opset, out=args.out),
         quant=QuantConfig(io_dtype=args.int8_io, per_channel=not args.per_tensor_only, num_samples=args.n,
-                          seed=args.seed, calib_dir=args.calib or None, diagnose=args.diagnose or args.keep_float > 0,
+                          seed=args.seed, calib_dir=_calib(args), diagnose=args.diagnose or args.keep_float > 0,
                           keep_float=args.keep_float, **_int8_extras(args)),
         per_tensor=args.per_tensor, metadata=not args.no_metadata,
         validation=validation, bench_threads=bench, report=report,
     )
+
+
+def _calib(args) -> str | None:
+    """CALIB, or the folder of the pinned archive CALIB_URL + CALIB_SHA256 (downloaded once, only when asked)."""
+    if not (args.calib_url or args.calib_sha256):
+        return args.calib or None
+    if args.calib or not (args.calib_url and args.calib_sha256):
+        raise PipelineError("expected CALIB_URL and CALIB_SHA256 together (and no CALIB), received "
+                            f"CALIB={args.calib or ''!r} CALIB_URL={args.calib_url or ''!r} "
+                            f"CALIB_SHA256={args.calib_sha256 or ''!r}")
+    from calibration.download import fetch_calibration
+
+    return str(fetch_calibration(args.calib_url, args.calib_sha256))
 
 
 def _int8_extras(args) -> dict:
@@ -302,7 +315,7 @@ def cmd_sweep(args) -> int:
         task=args.task, archs=parse_values(args.archs, "ARCHS", str), alphas=parse_values(args.alphas, "ALPHAS"),
         resolutions=parse_values(args.resolutions, "RESOLUTIONS", int) if args.resolutions else None,
         formats=parse_values(args.formats, "FORMATS", str), weights=args.weights or None, out=args.out,
-        quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, seed=args.seed, calib_dir=args.calib or None,
+        quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, seed=args.seed, calib_dir=_calib(args),
                           **_int8_extras(args)),
         opset=args.opset, validation=_validation_config(args), bench=not args.no_bench,
         bench_threads=count(args.bench_threads, "BENCH_THREADS"), bench_runs=count(args.runs, "RUNS"),
@@ -348,6 +361,9 @@ def _export_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _int8_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib-url", default=None, help="download calibration images: a .tar.gz/.tgz/.tar/.zip of images "
+                   "(only with --calib-sha256; cached under ~/.cache/mobilenet-edge)")
+    p.add_argument("--calib-sha256", default=None, help="the sha256 the --calib-url archive must have")
     p.add_argument("--synthetic-n", type=int, default=32,
                    help="samples of data-free calibration (CALIB=synthetic, or TASK=imagenet without CALIB; default 32)")
     p.add_argument("--synthetic-steps", type=int, default=100, help="optimisation steps per synthetic batch (default 100)")
