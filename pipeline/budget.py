@@ -212,6 +212,8 @@ def finish(done: list[Trial], made: list[Artifact], chosen: int | None, final: P
             a.path.unlink(missing_ok=True)  # a trial that lost is not an artifact
     record = BudgetResult(budget, measure_name, images, tuple(done), tuple(skipped),
                           done[chosen] if chosen is not None else None, kept, ())
+    if kept is not None:  # the sweep has no exit code per variant: its log and warnings carry the line
+        log.warning("%s", record.summary())
     summary = record.to_dict()
     first = Artifact(**{**listed[0].__dict__, "extra": tuple(listed[0].extra) + (("budget", summary),)})
     return BudgetResult(**{**record.__dict__, "artifacts": (first, *listed[1:])})

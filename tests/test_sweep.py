@@ -237,7 +237,8 @@ def test_ray_executor_writes_the_same_files(first, tmp_path):
     (("--workers", "0"), "expected WORKERS to be one whole number >= 1, received WORKERS='0'"),
     (("--workers", "two"), "expected WORKERS to be whole numbers separated by spaces"),
     (("--weights", "/no/such.weights.h5"), "expected WEIGHTS to be imagenet, random, reference or an existing file"),
-    (("--task", "imagenet", "--weights", "random"), "expected CALIB=<folder of images> for TASK=imagenet"),
+    (("--task", "imagenet", "--weights", "random", "--calib", "/no/such/folder"),
+     "expected an image folder, received '/no/such/folder', which does not exist"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     proc = run_cli("sweep", "--task", TASK, "--resolutions", "32", "--out", tmp_path / "out", *args)
