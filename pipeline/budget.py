@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.representative import CalibrationSet
 from pipeline.convert import Artifact
 from pipeline.intervals import drop_interval_points, exact, paired_counts
 from pipeline.metrics import drift_metrics
