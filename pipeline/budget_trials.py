@@ -142,8 +142,11 @@ def onnx_trials(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more
                                                 metadata=metadata, calibrate_method=m))
 
     def sixteen():
-        out = convert_onnx_int8(fp32, path("int8_16x8"), calib, per_channel, metadata=metadata,
-                                activation_type="QInt16")
+        try:
+            out = convert_onnx_int8(fp32, path("int8_16x8"), calib, per_channel, metadata=metadata,
+                                    activation_type="QInt16")
+        except Exception as exc:  # onnxruntime's quantizer or its kernels refusing 16-bit activations
+            return f"onnxruntime refused QInt16 activations ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})"
         slower = faster_than_float(out.path, fp32, threads)
         if slower:
             out.path.unlink(missing_ok=True)
