@@ -366,7 +366,7 @@ def _int8_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-sha256", default=None, help="the sha256 the --calib-url archive must have")
     p.add_argument("--synthetic-n", type=int, default=32,
                    help="samples of data-free calibration (CALIB=synthetic, or TASK=imagenet without CALIB; default 32)")
-    p.add_argument("--synthetic-steps", type=int, default=100, help="optimisation steps per synthetic batch (default 100)")
+    p.add_argument("--synthetic-steps", type=int, default=25, help="optimisation steps per synthetic batch (default 25)")
     p.add_argument("--budget", type=float, default=None, metavar="POINTS",
                    help="search for the cheapest int8 file within this top-1 drop (points) on held-out images")
 

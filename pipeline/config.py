@@ -70,7 +70,7 @@ class QuantConfig:
     # Data-free calibration (CALIB=synthetic, or TASK=imagenet without CALIB): fewer samples than real images,
     # since each costs optimisation steps (measured in benchmarks/records/synthetic_calibration.json).
     synthetic_samples: int = 32
-    synthetic_steps: int = 100
+    synthetic_steps: int = 25
     budget: float | None = None  # BUDGET: largest allowed top-1 drop in points; None = plain int8 (pipeline/budget.py)
 
     def __post_init__(self):
