@@ -7,8 +7,9 @@ Trials, in order, stopping at the first that meets the budget on held-out images
      them at least as fast as the fp32 file (measured here: otherwise float is both faster and exact);
   4. the k most sensitive layers kept in float (TFLite: the quantization debugger's ranking, pipeline/diagnose.py;
      ONNX: the same layers' nodes), k = 1, 2, 3, 5, 8.
-With labels the budget is the top-1 drop in points (exact counts); without (an unlabelled EVAL folder) it is
-the loss of top-1 agreement with float, in points. Every trial is a row (settings, top-1, agreement, SQNR, size,
+With labels the budget is the top-1 drop in points (exact counts), and a trial must also keep the int8
+agreement gate (a lucky gain on few images is no pass); without labels (an unlabelled EVAL folder) it is the
+loss of top-1 agreement with float, in points. Every trial is a row (settings, top-1, agreement, SQNR, size,
 p50). The chosen file becomes the variant's int8 file; when none meets the budget the plain int8 file stays,
 the best trial is kept under its own name, and the caller exits 1.
 """
@@ -118,6 +119,8 @@ class HeldOut:
     labels: np.ndarray | None
     normalize: object
     reference: np.ndarray
+    # With labels a trial must also keep the int8 agreement gate: a lucky top-1 gain on few images is no pass.
+    min_agreement: float = 0.0
 
 
 def held_out(model, task, resolution: int, arch: str, validation) -> HeldOut:
@@ -128,7 +131,8 @@ def held_out(model, task, resolution: int, arch: str, validation) -> HeldOut:
     images = held_out_images(task, resolution, validation)
     normalize = Preprocessing.from_dict(task.preprocessing(resolution, arch).to_dict()).normalize
     reference = runtimes.predict(runtimes.KerasModel(model, validation.batch), images.pixels, normalize)
-    return HeldOut(images.pixels, images.labels, normalize, reference)
+    agreement = validation.gates.int8_agreement if images.labels is not None else 0.0
+    return HeldOut(images.pixels, images.labels, normalize, reference, agreement)
 
 
 def loss_points(counts) -> Fraction:
@@ -164,7 +168,8 @@ def measure(name: str, settings: dict, artifact: Artifact, data: HeldOut, budget
     interval = tuple(round(v, 4) for v in drop_interval_points(counts)) if data.labels is not None else None
     trial = Trial(name, settings, artifact.path.name, metrics.get("top1"), float(loss), interval,
                   metrics["top1_agreement"], metrics["sqnr_db"], artifact.path.stat().st_size,
-                  round(p50_ms(artifact.path, threads), 3), artifact.inputs[0]["dtype"], loss <= exact(budget))
+                  round(p50_ms(artifact.path, threads), 3), artifact.inputs[0]["dtype"],
+                  loss <= exact(budget) and Fraction(counts.agree, counts.n) >= exact(data.min_agreement))
     log.info("budget trial %-12s loss %+.2f pt, agreement %.2f %%, %s", name, float(loss), 100 * trial.agreement,
              "meets the budget" if trial.meets else "over budget")
     return trial
