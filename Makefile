@@ -20,6 +20,12 @@ INT8_IO ?= uint8
 OPSET   ?= 17
 LIMIT   ?=
 KEEP_FLOAT ?= 0
+# BUDGET: largest allowed int8 top-1 drop in points (searched, cheapest first); data-free calibration size
+BUDGET  ?=
+SYNTH_N ?= 32
+SYNTH_STEPS ?= 25
+CALIB_URL ?=
+CALIB_SHA256 ?=
 EVAL    ?=
 THREADS ?=
 HOST    ?=
@@ -51,14 +57,17 @@ LR      ?=
 # "$$NAME", or $${NAME:+--flag "$$NAME"} when optional, so one value is always one argument of the CLI.
 DATA_VARS = ARCH ALPHA RES RHO TASK WEIGHTS CALIB OUT N INT8_IO OPSET LIMIT KEEP_FLOAT EVAL THREADS HOST PORT \
             PROFILE EPOCHS ALPHAS ARCHS RESOLUTIONS FORMATS EXECUTOR WORKERS RAY_ADDRESS STRICT IMAGE ARTIFACT TOP \
-            JSON IDENTITY KNOWN_HOSTS TRAIN_RESOLUTIONS INIT CHECKPOINTS LR
+            JSON IDENTITY KNOWN_HOSTS TRAIN_RESOLUTIONS INIT CHECKPOINTS LR \
+            BUDGET SYNTH_N SYNTH_STEPS CALIB_URL CALIB_SHA256
 $(foreach v,$(DATA_VARS),$(eval override $(v) := $$(value $(v))))
 export $(DATA_VARS)
 
 VARIANT = --arch "$$ARCH" --alpha "$$ALPHA" $${RES:+--res "$$RES"} $${RHO:+--rho "$$RHO"} --task "$$TASK" \
           $${WEIGHTS:+--weights "$$WEIGHTS"} --out "$$OUT"
 EXPORT  = $(CLI) export $(VARIANT) $${CALIB:+--calib "$$CALIB"} --n "$$N" --int8-io "$$INT8_IO" --opset "$$OPSET" \
-          $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float "$$KEEP_FLOAT")
+          $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float "$$KEEP_FLOAT") $(INT8_EXTRA) $(if $(BUDGET),$(VALID))
+INT8_EXTRA = $${BUDGET:+--budget "$$BUDGET"} $${CALIB_URL:+--calib-url "$$CALIB_URL"} \
+             $${CALIB_SHA256:+--calib-sha256 "$$CALIB_SHA256"} --synthetic-n "$$SYNTH_N" --synthetic-steps "$$SYNTH_STEPS"
 VALID   = $${LIMIT:+--limit "$$LIMIT"} $${EVAL:+--eval "$$EVAL"}
 
 .PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
@@ -85,7 +94,7 @@ setup-ray: $(VENV)/.installed-ray  ## the optional Ray extra (EXECUTOR=ray; the 
 sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
 	$(CLI) sweep --task "$$TASK" --archs "$$ARCHS" --alphas "$$ALPHAS" $${RESOLUTIONS:+--resolutions "$$RESOLUTIONS"} \
 	  --formats "$$FORMATS" $${WEIGHTS:+--weights "$$WEIGHTS"} $${CALIB:+--calib "$$CALIB"} --n "$$N" \
-	  --int8-io "$$INT8_IO" --opset "$$OPSET" --limit "$${LIMIT:-1000}" $${EVAL:+--eval "$$EVAL"} \
+	  --int8-io "$$INT8_IO" --opset "$$OPSET" $(INT8_EXTRA) --limit "$${LIMIT:-1000}" $${EVAL:+--eval "$$EVAL"} \
 	  --executor "$$EXECUTOR" $${RAY_ADDRESS:+--ray-address "$$RAY_ADDRESS"} $${WORKERS:+--workers "$$WORKERS"} \
 	  $${THREADS:+--bench-threads "$$THREADS"} $(if $(filter-out 0,$(STRICT)),--strict) --out "$$OUT"
 

@@ -52,7 +52,7 @@ def calibration(arch: str, resolution: int, count: int, seed: int = 0):
     pixels = (images + 1) * 127.5
     samples = ((pixels - a.mean) / a.std).astype(np.float32)
     low, high = (0 - a.mean) / a.std, (255 - a.mean) / a.std
-    return CalibrationSet(samples, "smooth random images", f"seed{seed}", 0, seed, (low, high))
+    return CalibrationSet.from_samples(samples, "smooth random images", f"seed{seed}", 0, seed, (low, high))
 
 
 def convert_family_member(arch: str, folder: Path, resolution: int = 224, samples: int = 16,

@@ -1,7 +1,8 @@
 """Stage 3 — calibrate: the representative samples that set int8 ranges (TFLite and ONNX alike).
 
 Drawn from CALIB (a folder of images, recursive) or from the task's own training split — never from the
-held-out images that validation uses.
+held-out images that validation uses. Without images (TASK=imagenet and no CALIB, or CALIB=synthetic) the
+samples are synthesised from the model's BatchNorm statistics (calibration/synthetic.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.images import find_images
+from calibration.synthetic import SOURCE as SYNTHETIC, SyntheticConfig, synthetic_pixels
 from calibration.tasks import LabeledImages, Task, read_images
 from pipeline.errors import PipelineError
 
@@ -39,6 +41,12 @@ class CalibrationSet:
 
     def __len__(self) -> int:
         return len(self.pixels)
+
+    @classmethod
+    def from_samples(cls, samples: np.ndarray, source: str, digest: str, skipped: int = 0, seed: int = 0,
+                     value_range: tuple[float, float] = (-1.0, 1.0)) -> "CalibrationSet":
+        """A set of samples that are already model inputs (float32): benchmarks and tests make their own."""
+        return cls(np.asarray(samples, np.float32), _as_float32, source, digest, skipped, seed, value_range)
 
     def head(self, count: int) -> np.ndarray:
         """The first `count` samples, float32 (count, R, R, 3)."""
@@ -79,10 +87,34 @@ class CalibrationSet:
                 "skipped": self.skipped, "sha256": self.digest}
 
 
+def _as_float32(samples: np.ndarray) -> np.ndarray:
+    return np.asarray(samples, np.float32)
+
+
+def uses_synthetic(task: Task, calib_dir: str | None) -> bool:
+    """CALIB=synthetic, or TASK=imagenet with no CALIB: there are no ImageNet images offline."""
+    return calib_dir == SYNTHETIC or (not calib_dir and task.kind == "imagenet")
+
+
 def calibration_set(task: Task, resolution: int, num_samples: int = 200, seed: int = 0,
-                    calib_dir: str | None = None, progress: bool = True, arch: str = "v1") -> CalibrationSet:
-    """`num_samples` images, chosen with `seed`, cropped, resized and normalised per the task's contract."""
+                    calib_dir: str | None = None, progress: bool = True, arch: str = "v1", model=None,
+                    synthetic: SyntheticConfig = SyntheticConfig(), cache_dir=None) -> CalibrationSet:
+    """`num_samples` images, chosen with `seed`, cropped, resized and normalised per the task's contract.
+
+    When `uses_synthetic(task, calib_dir)`, `model` (the float Keras model) is required and the samples are
+    ZeroQ inputs optimised with `synthetic` (cached under `cache_dir`, default ~/.cache/mobilenet-edge).
+    """
     pre = task.preprocessing(resolution, arch)
+    low, high = pre.to_dict()["output_range"]
+    if uses_synthetic(task, calib_dir):
+        if model is None:
+            raise PipelineError("expected CALIB=<folder of images> (or the float model, for synthetic calibration), "
+                                f"received no images for TASK={task.name}")
+        made = synthetic_pixels(model, pre, num_samples, seed, synthetic, cache_dir, progress)
+        log.warning("int8 calibrated on %d synthetic samples made from the model's BatchNorm statistics (data-free); "
+                    "real images calibrate better: CALIB=<folder of images>", num_samples)
+        source = f"synthetic (ZeroQ: BatchNorm statistics of the model, {synthetic.steps} steps)"
+        return CalibrationSet(made.pixels, pre.normalize, source, made.key, 0, seed, (low, high))
     if calib_dir:
         files = find_images(calib_dir)
         rng = np.random.default_rng(seed)
@@ -90,11 +122,6 @@ def calibration_set(task: Task, resolution: int, num_samples: int = 200, seed: i
         images: LabeledImages = read_images([files[i] for i in chosen], pre, source=str(calib_dir), progress=progress)
         if images.skipped:
             log.warning("calibration: %d of %d files could not be decoded and were skipped", images.skipped, len(chosen))
-    elif task.kind == "imagenet":
-        raise PipelineError(
-            "expected CALIB=<folder of images> for TASK=imagenet (no ImageNet images offline), received none"
-        )
     else:
         images = task.labeled_images("train", resolution, limit=num_samples, seed=seed, progress=progress)
-    low, high = pre.to_dict()["output_range"]
     return CalibrationSet(images.pixels, pre.normalize, images.source, images.digest, images.skipped, seed, (low, high))

@@ -76,11 +76,29 @@ def _recipe_config(args, formats, validation=None, bench=None, report=False):
         variant=_variant(args),
         export=ExportConfig(formats=tuple(formats), opset=args.opset, out=args.out),
         quant=QuantConfig(io_dtype=args.int8_io, per_channel=not args.per_tensor_only, num_samples=args.n,
-                          seed=args.seed, calib_dir=args.calib or None, diagnose=args.diagnose or args.keep_float > 0,
-                          keep_float=args.keep_float),
+                          seed=args.seed, calib_dir=_calib(args), diagnose=args.diagnose or args.keep_float > 0,
+                          keep_float=args.keep_float, **_int8_extras(args)),
         per_tensor=args.per_tensor, metadata=not args.no_metadata,
         validation=validation, bench_threads=bench, report=report,
     )
+
+
+def _calib(args) -> str | None:
+    """CALIB, or the folder of the pinned archive CALIB_URL + CALIB_SHA256 (downloaded once, only when asked)."""
+    if not (args.calib_url or args.calib_sha256):
+        return args.calib or None
+    if args.calib or not (args.calib_url and args.calib_sha256):
+        raise PipelineError("expected CALIB_URL and CALIB_SHA256 together (and no CALIB), received "
+                            f"CALIB={args.calib or ''!r} CALIB_URL={args.calib_url or ''!r} "
+                            f"CALIB_SHA256={args.calib_sha256 or ''!r}")
+    from calibration.download import fetch_calibration
+
+    return str(fetch_calibration(args.calib_url, args.calib_sha256))
+
+
+def _int8_extras(args) -> dict:
+    """Data-free calibration and BUDGET settings (issue 13), shared by export and sweep."""
+    return {"synthetic_samples": args.synthetic_n, "synthetic_steps": args.synthetic_steps, "budget": args.budget}
 
 
 def cmd_export(args) -> int:
@@ -88,14 +106,38 @@ def cmd_export(args) -> int:
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()] if args.formats != "all" else list(FORMATS)
     result = export_variant(_recipe_config(
-        args, formats, validation=_validation_config(args) if args.validate else None,
+        # BUDGET is judged on the held-out images: the search needs them, and then validates what it chose.
+        args, formats, validation=_validation_config(args) if args.validate or args.budget is not None else None,
         bench=args.bench_threads, report=args.report))
     for a in result.artifacts:
         spec = a.inputs[0]
         q = f" scale={spec['scale']:.6g} zero_point={spec['zero_point']}" if spec.get("scale") else ""
         print(f"{a.precision:>8} {a.format:<6} {a.path}  ({a.path.stat().st_size / 1e6:.2f} MB, input {spec['dtype']}{q})")
     print(f"manifest: {result.manifest}")
-    return _print_validation(result.validation)
+    within = _print_budgets(result.artifacts)
+    code = _print_validation(result.validation)
+    return 1 if not within else code
+
+
+def _print_budgets(artifacts) -> bool:
+    """BUDGET: each search's trials and one line of outcome; False when a search met no trial."""
+    from pipeline.budget import summary_line, trial_rows
+
+    met = True
+    for a in artifacts:
+        record = dict(a.extra).get("budget")
+        if not record:
+            continue
+        rows = trial_rows(record)
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        print(f"budget search for {a.path.name}:")
+        for row in rows:
+            print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        for reason in record["skipped"]:
+            print(f"  skipped {reason}")
+        print(summary_line(record))
+        met = met and record["met"]
+    return met
 
 
 def _print_validation(result) -> int:
@@ -123,6 +165,8 @@ def cmd_validate(args) -> int:
         top1 = f"{100 * m['top1']:6.2f}%" if "top1" in m else "      —"
         drop = f"{m['top1_drop_points']:+6.2f}" if "top1_drop_points" in m else "     —"
         status = "pass" if g["passed"] else ("FAIL" if g["enforced"] else "fail (not gated)")
+        if g.get("verdict", "").startswith("undecided"):
+            status += f", {g['verdict']}"
         print(f"{row['file']:<44} {top1:>7} {drop:>6} {100 * m['top1_agreement']:6.2f}% {m['kl_mean']:8.5f} {m['sqnr_db']:8.2f}  {status}")
     return _print_validation(result)
 
@@ -297,7 +341,8 @@ def cmd_sweep(args) -> int:
         task=args.task, archs=parse_values(args.archs, "ARCHS", str), alphas=parse_values(args.alphas, "ALPHAS"),
         resolutions=parse_values(args.resolutions, "RESOLUTIONS", int) if args.resolutions else None,
         formats=parse_values(args.formats, "FORMATS", str), weights=args.weights or None, out=args.out,
-        quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, seed=args.seed, calib_dir=args.calib or None),
+        quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, seed=args.seed, calib_dir=_calib(args),
+                          **_int8_extras(args)),
         opset=args.opset, validation=_validation_config(args), bench=not args.no_bench,
         bench_threads=count(args.bench_threads, "BENCH_THREADS"), bench_runs=count(args.runs, "RUNS"),
         executor=args.executor, workers=count(args.workers, "WORKERS"), threads=count(args.threads, "THREADS"),
@@ -338,6 +383,18 @@ def _export_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-float", type=int, default=0, metavar="K",
                    help="also write an int8 .tflite with the K worst layers kept in float")
     p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")
+    _int8_flags(p)
+
+
+def _int8_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib-url", default=None, help="download calibration images: a .tar.gz/.tgz/.tar/.zip of images "
+                   "(only with --calib-sha256; cached under ~/.cache/mobilenet-edge)")
+    p.add_argument("--calib-sha256", default=None, help="the sha256 the --calib-url archive must have")
+    p.add_argument("--synthetic-n", type=int, default=32,
+                   help="samples of data-free calibration (CALIB=synthetic, or TASK=imagenet without CALIB; default 32)")
+    p.add_argument("--synthetic-steps", type=int, default=25, help="optimisation steps per synthetic batch (default 25)")
+    p.add_argument("--budget", type=float, default=None, metavar="POINTS",
+                   help="search for the cheapest int8 file within this top-1 drop (points) on held-out images")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -444,6 +501,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--int8-io", default="uint8", choices=["uint8", "int8", "float"], help="full-int8 I/O dtype")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    _int8_flags(p)
     _add_validation_args(p, limit=1000)
     p.add_argument("--executor", default="process", help="process (this machine) | ray")
     p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),

@@ -69,6 +69,11 @@ class QuantConfig:
     diagnose: bool = False  # per-layer int8 diagnosis with TensorFlow's quantization debugger
     hard_swish: str = "split"  # V3 int8 .tflite: split (ops XNNPACK runs in int8) or fused (HARD_SWISH, builtin kernel)
     onnx_activations: str = "uint8"  # ONNX int8 activations: uint8 (onnxruntime's x86 integer kernels) or int8
+    # Data-free calibration (CALIB=synthetic, or TASK=imagenet without CALIB): fewer samples than real images,
+    # since each costs optimisation steps (measured in benchmarks/records/synthetic_calibration.json).
+    synthetic_samples: int = 32
+    synthetic_steps: int = 25
+    budget: float | None = None  # BUDGET: largest allowed top-1 drop in points; None = plain int8 (pipeline/budget.py)
 
     def __post_init__(self):
         if self.io_dtype not in ("uint8", "int8", "float"):
@@ -81,6 +86,11 @@ class QuantConfig:
             raise PipelineError(f"expected ONNX int8 activations uint8 or int8, received {self.onnx_activations!r}")
         if self.keep_float < 0:
             raise PipelineError(f"expected KEEP_FLOAT >= 0, received {self.keep_float!r}")
+        if not isinstance(self.synthetic_samples, int) or self.synthetic_samples < 1 or self.synthetic_steps < 0:
+            raise PipelineError("expected SYNTH_N >= 1 and SYNTH_STEPS >= 0, received "
+                                f"SYNTH_N={self.synthetic_samples!r} SYNTH_STEPS={self.synthetic_steps!r}")
+        if self.budget is not None and not 0 <= self.budget <= 100:
+            raise PipelineError(f"expected BUDGET in [0, 100] top-1 points, received BUDGET={self.budget!r}")
 
 
 @dataclass(frozen=True)

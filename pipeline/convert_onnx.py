@@ -135,18 +135,25 @@ class _Reader:
         return next(self._it, None)
 
 
+ACTIVATION_TYPES = {"uint8": "QUInt8", "int8": "QInt8", "int16": "QInt16"}  # -> onnxruntime's QuantType
+
+
 def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, per_channel: bool = True,
-                      metadata: dict[str, str] | None = None, activations: str = "uint8") -> Artifact:
+                      metadata: dict[str, str] | None = None, activations: str = "uint8",
+                      calibrate_method: str = "MinMax", nodes_to_exclude: tuple[str, ...] = ()) -> Artifact:
     """Static QDQ int8 (7-bit-range int8 weights per channel, uint8 activations) from the fp32 ONNX model.
 
     `metadata` is (re)written into the int8 file's metadata_props: the fp32 file may predate it.
-    `activations`: uint8 (default) or int8. onnxruntime's x86 build fuses QDQ Add, Mul and the Conv that shares
-    their input into integer kernels (QLinearAdd, QLinearMul, QLinearConv) only for uint8 activations; with int8
-    ones V2's residual Adds and V3's hard-swish/SE Muls stay float between DequantizeLinear/QuantizeLinear and
-    drag ~40 % of the Convs with them (V3-Small 224: 25 of 54 Convs float, 3x slower than fp32).
+    `activations`: uint8 (default), int8 or int16. onnxruntime's x86 build fuses QDQ Add, Mul and the Conv that
+    shares their input into integer kernels (QLinearAdd, QLinearMul, QLinearConv) only for uint8 activations; with
+    int8 ones V2's residual Adds and V3's hard-swish/SE Muls stay float between DequantizeLinear/QuantizeLinear and
+    drag ~40 % of the Convs with them (V3-Small 224: 25 of 54 Convs float, 3x slower than fp32). int16 (16x8) is
+    the accuracy-budget search's trial; it runs on onnxruntime's reference path.
+    `calibrate_method` (MinMax | Percentile | Entropy) and `nodes_to_exclude` (kept in float) are the other knobs
+    of that search (pipeline/budget.py); the defaults are `make onnx-int8`.
     """
-    if activations not in ("uint8", "int8"):
-        raise PipelineError(f"expected ONNX int8 activations uint8 or int8, received {activations!r}")
+    if activations not in ACTIVATION_TYPES:
+        raise PipelineError(f"expected ONNX activations among {', '.join(ACTIVATION_TYPES)}, received {activations!r}")
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -158,9 +165,10 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
         quantize_static(
             str(pre), str(tmp), _Reader(calib, INPUT_NAME),
             quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            activation_type=getattr(QuantType, ACTIVATION_TYPES[activations]), weight_type=QuantType.QInt8,
+            calibrate_method=getattr(CalibrationMethod, calibrate_method), nodes_to_exclude=list(nodes_to_exclude),
+            # 16-bit activations need the com.microsoft Q/DQ ops (ONNX's own take int16 only from opset 21).
+            extra_options={"UseQDQContribOps": True} if activations == "int16" else {},
             # 7-bit weights: on x86 without VNNI onnxruntime's int8 kernels (VPMADDUBSW) saturate 16-bit sums;
             # measured on MobileNet 0.25/64: top-1 agreement with float 94.6 % -> 99.0 % on those kernels, the
             # same 99 % as the simulated graph, and no latency cost (U8U8 reached 99.4 % but ran 25 % slower).
@@ -177,6 +185,8 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
         if not np.all(np.isfinite(out)):
             raise PipelineError("expected finite outputs from the int8 ONNX model, received NaN/inf")
     sess = session(out_path)
+    knobs = tuple((k, v) for k, v, default in (("calibrate_method", calibrate_method, "MinMax"),
+                                               ("keep_float", list(nodes_to_exclude), [])) if v != default)
     return Artifact(out_path, "onnx", "int8", _specs(sess.get_inputs()), _specs(sess.get_outputs()),
                     per_channel=per_channel, extra=(("quant_format", "QDQ"), ("reduce_range", True),
-                                                    ("activation_type", activations)))
+                                                    ("activation_type", activations)) + knobs)

@@ -190,7 +190,11 @@ def model_info(variant: dict, preprocessing: dict, calibration: dict | None = No
         epochs = training.get("config", {}).get("epochs")
         provenance.append(f"Trained {epochs} epochs on {training.get('train_images')} images; "
                           f"test top-1 {training['test_top1']:.1%} on {training.get('test_images')}.")
-    if calibration:
+    if calibration and calibration["source"].startswith("synthetic"):
+        # Data-free: an app developer should know no real image set the ranges.
+        provenance.append(f"Int8 calibration: {calibration['count']} {calibration['source']}, seed "
+                          f"{calibration['seed']}, sha256 {calibration['sha256'][:12]}; real images calibrate better.")
+    elif calibration:
         provenance.append(f"Int8 calibration: {calibration['count']} images from {Path(calibration['source']).name}, "
                           f"seed {calibration['seed']}, sample list sha256 {calibration['sha256'][:12]}.")
     provenance.append(f"Preprocessing: central crop {preprocessing['crop_fraction']}, {preprocessing['resize_method']} "

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from calibration.images import find_images
-from calibration.representative import CalibrationSet, calibration_set
+from calibration.representative import CalibrationSet, calibration_set, uses_synthetic
+from calibration.synthetic import SOURCE as SYNTHETIC, SyntheticConfig
 from calibration.tasks import Task, resolve_task
 from pipeline import build, cost
 from pipeline.artifacts import atomic_path, write_json, write_text
@@ -83,6 +84,12 @@ def needs_calibration(formats) -> bool:
     return bool({"int8", "onnx", "onnx-int8"} & set(formats))
 
 
+def calibration_count_and_seed(task: Task, quant: QuantConfig) -> tuple[int, int]:
+    """(samples, seed): synthetic samples cost optimisation steps each, so they have their own count."""
+    count = quant.synthetic_samples if uses_synthetic(task, quant.calib_dir) else quant.num_samples
+    return count, quant.seed
+
+
 def save_float_model(model, folder: Path) -> Path:
     with atomic_path(folder / FLOAT_MODEL) as tmp:
         model.save(tmp)
@@ -116,8 +123,16 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
         if on_artifact is not None:
             on_artifact(artifact)
 
+    budget = None
+    if cfg.quant.budget is not None:  # BUDGET: int8 files searched within an accuracy budget (pipeline/budget.py)
+        from pipeline.budget_trials import budget_search
+
+        budget = budget_search(model, cfg, task, folder, calib)
     for fmt in formats:
-        if fmt in TFLITE_FORMATS:
+        if fmt == "int8" and budget:
+            for artifact in budget.tflite(add_metadata):
+                add(artifact)
+        elif fmt in TFLITE_FORMATS:
             add(convert_tflite(model, fmt, folder / tflite_file_name(name, fmt), calib, cfg.quant,
                                        add_metadata if fmt == "int8" else float_metadata))
     if "int8" in formats and (cfg.quant.diagnose or cfg.quant.keep_float):
@@ -133,7 +148,10 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
         fp32 = convert_onnx(model, onnx_fp32, calib.head(8), cfg.export.opset, metadata=onnx_meta)
         if "onnx" in formats:
             add(fp32)
-    if "onnx-int8" in formats:
+    if "onnx-int8" in formats and budget:
+        for artifact in budget.onnx(onnx_fp32, onnx_meta):
+            add(artifact)
+    elif "onnx-int8" in formats:
         add(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel,
                               metadata=onnx_meta, activations=cfg.quant.onnx_activations))
     return made
@@ -174,7 +192,7 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
     # A variant that cannot be built (a layer with zero channels) or cannot fit in memory fails before OUT is touched.
     check_before_work(variant, task, cfg.quant.num_samples if needs_calibration(cfg.export.formats) else None,
                       cfg.validation)
-    if cfg.quant.calib_dir and needs_calibration(cfg.export.formats):
+    if cfg.quant.calib_dir not in (None, "", SYNTHETIC) and needs_calibration(cfg.export.formats):
         find_images(cfg.quant.calib_dir)  # a missing or empty CALIB fails now, not after the build
     created = not folder.exists()
     claim_output(out)
@@ -213,8 +231,9 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
     # 3. calibrate
     calib = None
     if needs_calibration(cfg.export.formats):
-        calib = calibration_set(task, variant.resolution, cfg.quant.num_samples, cfg.quant.seed, cfg.quant.calib_dir,
-                                arch=variant.arch)
+        calib = calibration_set(task, variant.resolution, *calibration_count_and_seed(task, cfg.quant),
+                                cfg.quant.calib_dir, arch=variant.arch, model=model,
+                                synthetic=SyntheticConfig(steps=cfg.quant.synthetic_steps))
 
     # 4. convert, each file listed in the manifest as soon as it is written (step 5 as it goes), with the
     # audit of which of its ops run on XNNPACK / integer kernels (pipeline.fastpath)

@@ -202,7 +202,8 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
                "validated": bool(validation), "validation_passed": validation.get("passed"),
                "images": validation.get("images"), "labelled": validation.get("labelled"),
                "source": validation.get("source"), "calibration": manifest.get("calibration"),
-               "diagnosis": validation.get("diagnosis"), "benchmarks": []}
+               "diagnosis": validation.get("diagnosis"), "benchmarks": [],
+               "budgets": [{"file": a["file"], **a["budget"]} for a in manifest.get("artifacts", []) if a.get("budget")]}
     keras = folder / "model.keras"
     float_metrics = validation.get("float") or {}
     rows = [{**base, "file": "model.keras", "label": "Keras float (reference)", "format": "keras",

@@ -175,6 +175,19 @@ def diagnosis_blocks(summary: dict, v: dict) -> list:
             ("list", notes)]
 
 
+def budget_blocks(v: dict) -> list:
+    """BUDGET searches of a variant (pipeline/budget.py): one row per trial and the outcome line."""
+    from pipeline.budget import summary_line, trial_rows
+
+    blocks = []
+    for record in v.get("budgets") or []:
+        header, *rows = trial_rows(record)
+        blocks += [("h2", f"int8 within BUDGET={record['budget_points']:g} pt: {record['file']}"),
+                   ("table", list(header), [list(r) for r in rows]),
+                   *(("p", f"skipped {reason}") for reason in record.get("skipped", [])), ("p", summary_line(record))]
+    return blocks
+
+
 def _layer_name(tensor: str) -> str:
     """'m_1/conv_pw_7_relu_1/Relu6;...' -> 'conv_pw_7' (the Keras layer the fused tensor comes from)."""
     first = tensor.split(";")[0].split("/")
@@ -226,6 +239,7 @@ def document(summary: dict, plots: dict) -> list[tuple]:
         blocks += [("h2", "Plots"), *(("figure", PLOT_CAPTIONS.get(k, k), p) for k, p in plots.items() if k not in shown)]
     for v in summary["variants"]:
         blocks += diagnosis_blocks(summary, v)
+        blocks += budget_blocks(v)
     if summary["checkpoints"]:
         cps = summary["checkpoints"]
         resolutions = sorted({res for c in cps for res in c["accuracy_by_resolution"]})

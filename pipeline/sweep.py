@@ -259,7 +259,9 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
 
 def _recipe(cfg: SweepConfig, variant: Variant, formats) -> RecipeConfig:
     return RecipeConfig(variant=variant, export=ExportConfig(formats=tuple(formats), opset=cfg.opset, out=cfg.out),
-                        quant=cfg.quant, validation=None, bench_threads=None)
+                        quant=cfg.quant, bench_threads=None,
+                        # BUDGET judges its trials on the sweep's held-out images (LIMIT/EVAL), not on all of them.
+                        validation=cfg.validation if cfg.quant.budget is not None else None)
 
 
 def _validate_job(cfg: SweepConfig, variant: Variant, threads: int, validate_key: dict, state: dict) -> Job:

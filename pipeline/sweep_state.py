@@ -143,9 +143,12 @@ class Planner:
 
     def calibration(self, variant: Variant) -> str:
         """sha256 of the preprocessed calibration samples: same images, same crop, same bytes, same key."""
-        from calibration.representative import calibration_set
+        from calibration.representative import calibration_set, uses_synthetic
 
         q = self.cfg.quant
+        if uses_synthetic(self.task, q.calib_dir):
+            # Synthetic samples are a function of the weights (their own key part) and of these settings.
+            return digest(["synthetic", q.synthetic_samples, q.synthetic_steps, q.seed])
         pre = self.task.preprocessing(variant.resolution, variant.arch).to_dict()
         cache = (json.dumps(pre, sort_keys=True), q.num_samples, q.seed, q.calib_dir)
         if cache not in self._calibration:
@@ -161,7 +164,8 @@ class Planner:
                             "preprocessing": task.preprocessing(variant.resolution, variant.arch).to_dict()},
                 "weights": self.weights(variant), "tools": tools(), "code": code_digest("convert")}
         settings = {"fp32": {}, "fp16": {}, "dynamic": {}, "onnx": {"opset": self.cfg.opset},
-                    "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed},
+                    "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed,
+                             **({"budget": q.budget} if q.budget is not None else {})},
                     "onnx-int8": {"opset": self.cfg.opset, "per_channel": q.per_channel, "n": q.num_samples,
                                   "seed": q.seed}}
         keys = {}

@@ -16,6 +16,8 @@ from calibration.tasks import LabeledImages, Task, imagenet_folder
 from pipeline import limits, runtimes
 from pipeline.artifacts import write_json
 from pipeline.errors import PipelineError
+from pipeline.intervals import PairedCounts, check_agreement, check_drop, combined, drop_interval_points, \
+    paired_counts, proportion_interval
 from pipeline.manifest import read_manifest
 from pipeline.metrics import drift_metrics, topk_accuracy
 
@@ -33,7 +35,7 @@ class Gates:
     fp32_agreement: float = 0.999
     fp16_agreement: float = 0.995
     int8_drop_points: float = 1.0  # with labels: top-1 drop vs. float, in points (int8 and dynamic)
-    int8_agreement: float = 0.97  # without labels
+    int8_agreement: float = 0.97  # int8 always; dynamic too when there are no labels
 
     def rule(self, precision: str, labelled: bool) -> tuple[str, float]:
         if precision == "fp32":
@@ -42,12 +44,24 @@ class Gates:
             return "top1_agreement", self.fp16_agreement
         return ("top1_drop_points", self.int8_drop_points) if labelled else ("top1_agreement", self.int8_agreement)
 
-    def check(self, precision: str, metrics: dict, labelled: bool) -> dict:
+    def check(self, precision: str, metrics: dict, labelled: bool, counts: PairedCounts | None = None) -> dict:
+        """The gate of one artifact; with `counts`, decided on exact counts with 95 % intervals (intervals.py).
+
+        Int8 with labels must also keep `int8_agreement`: a lucky gain in top-1 on few images must not hide
+        an artifact that disagrees with float on many of them.
+        """
         key, limit = self.rule(precision, labelled)
-        value = metrics[key]
-        passed = value <= limit if key == "top1_drop_points" else value >= limit
-        op = "<=" if key == "top1_drop_points" else ">="
-        return {"rule": f"{key} {op} {limit}", "value": value, "passed": bool(passed)}
+        if counts is None:
+            value = metrics[key]
+            passed = value <= limit if key == "top1_drop_points" else value >= limit
+            op = "<=" if key == "top1_drop_points" else ">="
+            return {"rule": f"{key} {op} {limit}", "value": value, "passed": bool(passed)}
+        if key == "top1_agreement":
+            return combined([check_agreement(counts, limit)])
+        checks = [check_drop(counts, limit)]
+        if precision == "int8":
+            checks.append(check_agreement(counts, self.int8_agreement))
+        return combined(checks)
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,27 @@ class ValidationResult:
     path: Path
     passed: bool
     failures: tuple[str, ...]  # "mobilenet_..._int8.tflite: top1_drop_points 1.8 > 1.0"
+
+
+def interval_metrics(counts: PairedCounts) -> dict:
+    """The paired counts and 95 % intervals that go beside the point metrics (validation.json, additive)."""
+    extra = {"counts": counts.to_dict(), "top1_agreement_interval": list(proportion_interval(counts.agree, counts.n))}
+    if counts.float_only is not None:
+        extra["top1_drop_interval_points"] = list(drop_interval_points(counts))
+    return extra
+
+
+def gate_failure(row: dict) -> str:
+    """"file: metric = value, expected <= limit (95 % interval lo..hi)" for each failing check of a row."""
+    checks = row["gate"].get("checks") or [row["gate"]]
+    parts = []
+    for c in checks:
+        if c["passed"]:
+            continue
+        key, *rest = c["rule"].split()
+        interval = f" (95 % interval {c['interval'][0]:.4g}..{c['interval'][1]:.4g}; {c['verdict']})" if "interval" in c else ""
+        parts.append(f"{key} = {c['value']:.4g}, expected {' '.join(rest)}{interval}")
+    return f"{row['file']}: " + "; ".join(parts)
 
 
 def held_out_images(task: Task, resolution: int, cfg: ValidationConfig) -> LabeledImages:
@@ -145,7 +180,9 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
             model = runtimes.load(variant_dir / entry["file"], cfg.batch, cfg.threads)
             probs = runtimes.predict(model, pixels, normalize, bar)
             metrics = drift_metrics(reference, probs, labels)
-            gate = cfg.gates.check(entry["precision"], metrics, labelled)
+            counts = paired_counts(reference, probs, labels)
+            metrics.update(interval_metrics(counts))
+            gate = cfg.gates.check(entry["precision"], metrics, labelled, counts)
             # Per-tensor int8 exists to show the collapse, so it is reported but does not fail the run.
             gate["enforced"] = entry.get("per_channel") is not False
             rows.append({"file": entry["file"], "format": entry["format"], "precision": entry["precision"],
@@ -155,10 +192,7 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
         log.info("validate %s: %d artifact(s) measured, %d unchanged since the last validation", variant_dir.name,
                  len(todo), len(rows) - len(todo))
 
-    failures = tuple(
-        f"{r['file']}: {r['gate']['rule'].split()[0]} = {r['gate']['value']:.4g}, expected {' '.join(r['gate']['rule'].split()[1:])}"
-        for r in rows if r["gate"]["enforced"] and not r["gate"]["passed"]
-    )
+    failures = tuple(gate_failure(r) for r in rows if r["gate"]["enforced"] and not r["gate"]["passed"])
     diagnosis = _diagnosis(variant_dir, manifest, rows)
     float_metrics = {"top1": topk_accuracy(reference, labels, 1), "top5": topk_accuracy(reference, labels, 5)} if labelled else {}
     path = write_json(variant_dir / VALIDATION, {

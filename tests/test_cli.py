@@ -78,10 +78,21 @@ def test_unlabelled_eval_folder_reports_agreement_only(imagenet_export):
     assert "top1" not in metrics and "top1_agreement" in metrics and "sqnr_db" in metrics
 
 
-def test_imagenet_without_calib_says_what_is_needed(tmp_path):
+def test_imagenet_without_calib_calibrates_on_synthetic_data(tmp_path, monkeypatch):
+    """No images offline: data-free calibration, said in one line, recorded in the manifest and the metadata."""
+    from pipeline.metadata import read_metadata
+
+    monkeypatch.setenv("MOBILENET_EDGE_CACHE", str(tmp_path / "cache"))
     proc = run_cli("export", "--alpha", "0.25", "--res", "32", "--task", "imagenet", "--weights", "random",
-                   "--out", tmp_path, "--formats", "int8")
-    assert proc.returncode == 2 and "expected CALIB=<folder of images> for TASK=imagenet" in error_line(proc)
+                   "--out", tmp_path, "--formats", "int8", "--synthetic-n", "4", "--synthetic-steps", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = [l for l in proc.stderr.splitlines() if "synthetic samples" in l]
+    assert len(said) == 1 and "CALIB=" in said[0], proc.stderr[-2000:]
+    manifest = json.loads((tmp_path / "imagenet" / "mobilenet_0.25_32" / "manifest.json").read_text())
+    assert manifest["calibration"]["source"].startswith("synthetic") and manifest["calibration"]["count"] == 4
+    int8 = tmp_path / "imagenet" / "mobilenet_0.25_32" / "mobilenet_0.25_32_int8.tflite"
+    assert "synthetic" in read_metadata(int8.read_bytes())["description"]
+    assert len(list((tmp_path / "cache" / "synthetic").glob("*.npy"))) == 1
 
 
 # --- exit codes: bad input 2, a converter's failure 3, a bug of the project 4 ---------------------------

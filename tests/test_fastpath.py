@@ -30,7 +30,7 @@ def tiny_v3(tmp_path_factory):
     outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
     samples = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
-    calib = CalibrationSet(samples, "random", "test", 0, 0)
+    calib = CalibrationSet.from_samples(samples, "random", "test", 0, 0)
     folder = tmp_path_factory.mktemp("fastpath")
     files = {"model": model, "samples": samples}
     for form in ("fused", "split"):
@@ -84,7 +84,7 @@ def tiny_onnx(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fastpath_onnx")
     fp32 = folder / "fp32.onnx"
     _tiny_residual_onnx(fp32)
-    calib = CalibrationSet(np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32), "random", "t", 0, 0)
+    calib = CalibrationSet.from_samples(np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32), "random", "t", 0, 0)
     made = {act: convert_onnx_int8(fp32, folder / f"int8_{act}.onnx", calib, activations=act) for act in ("int8", "uint8")}
     return fp32, made
 

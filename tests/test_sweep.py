@@ -19,7 +19,7 @@ from pipeline.artifacts import sha256_file
 TASK = "fashion-mnist"
 # The reference weights were trained at 64 px: at 32-48 px they are near chance, where an int8 top-1 drop is
 # noise. These tests are about the sweep, so the gates are opened; test_validate checks the gates.
-OPEN_GATES = ("--gate-fp32", "0.9", "--gate-fp16", "0.9", "--gate-int8-drop", "100")
+OPEN_GATES = ("--gate-fp32", "0.9", "--gate-fp16", "0.9", "--gate-int8-drop", "100", "--gate-int8-agreement", "0")
 TINY = ("--task", TASK, "--alphas", "0.25", "--resolutions", "32 48", "--formats", "fp32 int8", "--limit", "200",
         "--n", "16", "--runs", "20", "--no-progress", *OPEN_GATES)
 VARIANTS = ("mobilenet_0.25_32", "mobilenet_0.25_48")
@@ -252,7 +252,8 @@ def test_ray_executor_writes_the_same_files(first, tmp_path):
     (("--workers", "0"), "expected WORKERS to be one whole number >= 1, received WORKERS='0'"),
     (("--workers", "two"), "expected WORKERS to be whole numbers separated by spaces"),
     (("--weights", "/no/such.weights.h5"), "expected WEIGHTS to be imagenet, random, reference or an existing file"),
-    (("--task", "imagenet", "--weights", "random"), "expected CALIB=<folder of images> for TASK=imagenet"),
+    (("--task", "imagenet", "--weights", "random", "--calib", "/no/such/folder"),
+     "expected an image folder, received '/no/such/folder', which does not exist"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     proc = run_cli("sweep", "--task", TASK, "--resolutions", "32", "--out", tmp_path / "out", *args)
