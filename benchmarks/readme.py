@@ -67,9 +67,25 @@ def _published(figures: dict, key: str) -> str:
     return f"{figures[key + '_m']:g} M ({figures[key + '_diff_pct']:+.1f} %)"
 
 
+def int8_speed_table() -> str:
+    """fp32 vs int8 p50 of the family at 224 px (benchmarks/int8_speed.py's record)."""
+    from benchmarks import int8_speed
+
+    return int8_speed.readme_table(json.loads(int8_speed.RECORD.read_text()))
+
+
+def synthetic_calibration_table() -> str:
+    """int8 top-1 with data-free vs real-image calibration (benchmarks/synthetic_calibration.py's record)."""
+    from benchmarks import synthetic_calibration
+
+    return synthetic_calibration.readme_block(json.loads(synthetic_calibration.RECORD.read_text()))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "checkpoints": checkpoints_table,
     "family-cost": family_cost_table,
+    "synthetic-calibration": synthetic_calibration_table,
+    "int8-speed": int8_speed_table,
 }
 
 _BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
