@@ -23,7 +23,7 @@ KEEP_FLOAT ?= 0
 EVAL    ?=
 THREADS ?=
 HOST    ?=
-PORT    ?= 22
+PORT    ?=
 PROFILE ?=
 EPOCHS  ?= 8
 ALPHAS  ?= 0.25 0.5 0.75 1.0
@@ -41,6 +41,9 @@ VARIANT = --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),
 EXPORT  = $(CLI) export $(VARIANT) $(if $(CALIB),--calib $(CALIB)) --n $(N) --int8-io $(INT8_IO) --opset $(OPSET) \
           $(if $(filter-out 0,$(KEEP_FLOAT)),--keep-float $(KEEP_FLOAT))
 VALID   = $(if $(LIMIT),--limit $(LIMIT)) $(if $(EVAL),--eval $(EVAL))
+# ssh to a device: -p only when PORT is given, so an ~/.ssh/config alias keeps its own Port
+SSH     = $(if $(PORT),--port $(PORT)) $(if $(IDENTITY),--identity $(IDENTITY)) \
+          $(if $(KNOWN_HOSTS),--known-hosts $(KNOWN_HOSTS)) $(if $(SSH_CONFIG),--ssh-config $(SSH_CONFIG))
 
 .PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check \
         bench-remote pi-emulator android test test-fast clean
@@ -68,7 +71,7 @@ sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESO
 	  --formats "$(FORMATS)" $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(CALIB),--calib $(CALIB)) --n $(N) \
 	  --int8-io $(INT8_IO) --opset $(OPSET) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
 	  --executor $(EXECUTOR) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(THREADS),--bench-threads $(THREADS)) $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
+	  $(if $(THREADS),--bench-threads "$(THREADS)") $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
 	$(CLI) demo --out $(OUT) --alphas "$(ALPHAS)" $(if $(LIMIT),--limit $(LIMIT))
@@ -82,8 +85,9 @@ fp32 fp16 dynamic int8 onnx onnx-int8: setup  ## one format for one variant (mak
 cost: setup  ## per-layer cost table (Mult-Adds, params; V1: paper Table 1/2) for ARCH, ALPHA and RES
 	$(CLI) cost --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO))
 
-validate: setup  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails
-	$(CLI) validate $(VARIANT) $(VALID)
+validate: setup  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails; HOST=…: also on that device
+	$(CLI) validate $(VARIANT) $(VALID) $(if $(HOST),--host "$(HOST)" $(SSH) $(if $(THREADS),--threads $(firstword $(THREADS))) \
+	  $(if $(PROFILE),--profile $(PROFILE)) $(if $(DEVICE_PYTHON),--python "$(DEVICE_PYTHON)"))
 
 report: setup  ## OUT/report.md, report.html, summary.json over every variant under OUT
 	$(CLI) report --out $(OUT)
@@ -93,16 +97,15 @@ train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
 	  $(if $(TRAIN_RESOLUTIONS),--resolutions "$(TRAIN_RESOLUTIONS)") $(if $(INIT),--init $(INIT)) --task $(if $(filter imagenet,$(TASK)),fashion-mnist,$(TASK)) \
 	  --epochs $(EPOCHS) --out $(OUT) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
 
-bench: setup  ## latency of every artifact of the variant on this machine
-	$(CLI) bench $(VARIANT) $(if $(THREADS),--threads $(THREADS)) $(if $(PROFILE),--profile $(PROFILE))
+bench: setup  ## latency of every artifact of the variant on this machine; THREADS="1 2 4": a scaling table
+	$(CLI) bench $(VARIANT) $(if $(THREADS),--threads "$(THREADS)") $(if $(PROFILE),--profile $(PROFILE))
 
 bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads)
 	$(VENV)/bin/python benchmarks/reference_check.py $(OUT)/$(TASK)/mobilenet_$(shell printf '%.2f' $(ALPHA))_$(or $(RES),224)
 
-bench-remote: setup  ## latency on a device over ssh: HOST=user@host [PORT=22] [THREADS=4]
-	$(CLI) bench-remote $(VARIANT) --host "$(HOST)" --port $(PORT) $(if $(THREADS),--threads $(THREADS)) \
-	  $(if $(PROFILE),--profile $(PROFILE)) $(if $(IDENTITY),--identity $(IDENTITY)) \
-	  $(if $(KNOWN_HOSTS),--known-hosts $(KNOWN_HOSTS))
+bench-remote: setup  ## latency on a device over ssh: HOST=user@host|alias [PORT=] [THREADS=4]
+	$(CLI) bench-remote $(VARIANT) --host "$(HOST)" $(SSH) $(if $(THREADS),--threads "$(THREADS)") \
+	  $(if $(PROFILE),--profile $(PROFILE))
 
 pi-emulator: setup  ## build (cached) and start the emulated Raspberry Pi behind sshd on 127.0.0.1
 	bash targets/pi_emulator/pi-emulator.sh start

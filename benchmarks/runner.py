@@ -7,7 +7,8 @@ No TensorFlow, no project install; Python 3.9+, numpy 1.x or 2.x.
     python runner.py mobilenet_0.75_224_int8.tflite mobilenet_0.75_224_fp32.onnx --threads 4 --table
 
 stdout: one JSON document {"host": {...}, "results": [...]} (benchmark-<target>.json in docs/architecture.md,
-minus "target"); --table adds a short human table on stderr. A missing or corrupt model, or a runtime that is
+minus "target"); --table adds a short human table on stderr. With --predict DIR it times nothing: it runs
+fixed inputs shipped as .npy chunks through each model and saves the raw outputs (see predict_report). A missing or corrupt model, or a runtime that is
 missing or cannot load the model, gives one line `error: expected ..., received ...` on stderr and exit code 2.
 """
 from __future__ import annotations
@@ -466,6 +467,65 @@ def benchmark(path: str, args, notes: list) -> dict:
             "peak_rss_mb": peak, "thermal": thermal_summary(before, after)}
 
 
+# --- on-device validation: fixed inputs in, raw outputs out (no timing) ------------------------------------------
+
+PREDICT_PLAN = "inputs.json"  # in the --predict folder: {"<model file name>": ["<chunk>.npy", ...]}
+
+
+def predict_runtime(runtime: str) -> str:
+    """`litert` trials two paths for speed; outputs need no trial: its classic Interpreter (what validation uses)."""
+    return "litert-interpreter" if runtime == "litert" else runtime
+
+
+def predict_outputs(backend, chunks) -> np.ndarray:
+    """Every image of every chunk through `backend` one at a time (the models have batch 1): raw outputs."""
+    outputs = []
+    for chunk in chunks:
+        for image in chunk:
+            backend.feed([np.ascontiguousarray(image[None])])
+            backend.run()
+            outputs.append(np.array(backend.output()).reshape(-1))
+    return np.stack(outputs)
+
+
+def predict_model(path: str, args, folder: str, plan: dict) -> dict:
+    """Run the chunks that `plan` names for this model; save <folder>/outputs/<model>.npy in its own dtype."""
+    name, runtime = os.path.basename(path), predict_runtime(resolve_runtime(path, args.runtime))
+    if name not in plan:
+        raise RunnerError(f"expected {name} in {PREDICT_PLAN}, received only {sorted(plan)}")
+    try:
+        chunks = [np.load(os.path.join(folder, os.path.basename(c))) for c in plan[name]]
+    except (OSError, ValueError) as exc:
+        raise RunnerError(f"expected the .npy input chunks of {name}, received {one_line(exc)}") from None
+    backend = load_backend(runtime, path, args.threads)
+    start = time.perf_counter()
+    try:
+        output = predict_outputs(backend, chunks)
+    except Exception as exc:
+        raise RunnerError(f"expected {name} to run its inputs with {runtime}, received {one_line(exc)}") from None
+    seconds = time.perf_counter() - start
+    os.makedirs(os.path.join(folder, "outputs"), exist_ok=True)
+    np.save(os.path.join(folder, "outputs", name + ".npy"), output)
+    module = sys.modules.get(MODULES["litert" if runtime.startswith("litert") else runtime])
+    return {"model": name, "runtime": runtime, "runtime_version": getattr(module, "__version__", None),
+            "threads": args.threads, "delegate": backend.delegate, "images": int(len(output)),
+            "output_dtype": output.dtype.name, "seconds": round(seconds, 3)}
+
+
+def predict_report(args) -> dict:
+    """--predict: {"host": ..., "predictions": [...]}; outputs under <DIR>/outputs/, nothing else written."""
+    try:
+        with open(os.path.join(args.predict, PREDICT_PLAN)) as f:
+            plan = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise RunnerError(f"expected {PREDICT_PLAN} in the --predict folder, received {one_line(exc)}") from None
+    predictions = []
+    for path in args.models:
+        predictions.append(predict_model(path, args, args.predict, plan))
+        gc.collect()
+    return {"host": host_info(), "predictions": predictions}
+
+
 def print_table(results: list, notes: list):
     rows = [("model", "runtime", "thr", "delegate", "input", "init", "first", "p50", "p90", "p99", "RSS MB",
              "throttled")]
@@ -500,6 +560,8 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--table", action="store_true", help="also print a human table on stderr")
     p.add_argument("--dump-outputs", metavar="DIR", help="save <model>.input.npy/.output.npy of the seeded input")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    p.add_argument("--predict", metavar="DIR", help=f"no timing: run the .npy chunks that DIR/{PREDICT_PLAN} names "
+                   "per model, save DIR/outputs/<model>.npy")
     args = p.parse_args(argv)
     for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0)):
         if getattr(args, name) < low:
@@ -516,9 +578,20 @@ def parse_args(argv) -> argparse.Namespace:
     return args
 
 
+def quiet_exit(code: int) -> int:
+    """Flush, then silence stderr: LiteRT logs its teardown at exit; keep stderr to our lines."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    return code
+
+
 def main(argv=None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.predict:  # on-device validation: outputs, not latencies
+            print(json.dumps(predict_report(args), indent=2))
+            return quiet_exit(0)
         host, notes, results = host_info(), [], []
         for path in args.models:
             results.append(benchmark(path, args, notes))

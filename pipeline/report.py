@@ -1,7 +1,7 @@
 """Stage 8 — report: every variant under OUT in one Markdown page, one HTML page, one JSON summary, plots.
 
 Reads only the files the other stages leave in each variant folder (manifest.json, cost.json,
-validation.json, benchmark-<target>.json; any of the last three may be missing), OUT/sweep.json when a
+validation.json, benchmark-<target>.json, validation-<target>.json; any but the manifest may be missing), OUT/sweep.json when a
 sweep wrote the folder, and the reference checkpoint records (pipeline/checkpoints/<task>/*.json). A file
 that cannot be read is listed under "Problems" in the report instead of stopping it.
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipeline import report_device, report_threads
 from pipeline.artifacts import write_json, write_text
 from pipeline.errors import PipelineError
 
@@ -127,12 +128,12 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
     folders = sorted(p.parent for p in Path(out_dir).glob("*/*/manifest.json"))
     if not folders:
         raise PipelineError(f"expected variant folders <task>/<variant>/manifest.json under {out_dir}, received none")
-    problems, variants, records, columns = [], [], [], {}
+    problems, variants, records, columns, device_targets = [], [], [], {}, []
     for folder in folders:
         manifest = _read(folder / "manifest.json", problems)
         if manifest is None:
             continue
-        variant, rows = _variant_records(folder, manifest, problems, columns)
+        variant, rows = _variant_records(folder, manifest, problems, columns, device_targets)
         variants.append(variant)
         records.extend(rows)
     _label_columns(columns)
@@ -152,10 +153,12 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
         "latency_columns": [{k: v for k, v in c.items() if k != "_runtimes"} | {"runtimes": _runtimes(c)}
                             for c in sorted(columns.values(), key=_column_order)],
         "records": records,
+        "device_targets": sorted(device_targets),
         "checkpoints": _checkpoint_records(checkpoints, variants, problems),
         "problems": problems,
         "sweep": _read(Path(out_dir) / "sweep.json", problems),
     }
+    summary["thread_scaling"] = report_threads.scaling(records)
     summary["ship"] = ship_choices(summary)
     summary["pareto"] = pareto_fronts(summary)
     return summary
@@ -175,7 +178,8 @@ def _read(path: Path, problems: list) -> dict | None:
         return None
 
 
-def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict) -> tuple[dict, list]:
+def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict,
+                     device_targets: list) -> tuple[dict, list]:
     info = manifest.get("variant", {})
     task, name = info.get("task") or folder.parent.name, info.get("name") or folder.name
     cost = _read(folder / "cost.json", problems) or {}
@@ -219,6 +223,7 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
         if doc is not None:
             variant["benchmarks"].append(path.name)
             _add_latencies(doc, path, by_file, columns, name)
+    report_device.attach(folder, manifest, by_file, problems, device_targets)
     return variant, rows
 
 
