@@ -339,6 +339,112 @@ def time_runs(run, runs: int, min_seconds: float = 0.0) -> np.ndarray:
     return np.array(times) * 1e3
 
 
+# --- statistics: p50 with a 95 % confidence interval, timing until it is tight, disturbed runs -------------------
+
+def p50_ci(ms, confidence: float = 0.95, resamples: int = 1000, seed: int = 0) -> tuple:
+    """Percentile-bootstrap interval of the median of `ms`; seeded, so the same samples give the same interval."""
+    x, rng = np.asarray(ms, dtype=np.float64), np.random.default_rng(seed)
+    if len(x) < 2:
+        return float(x[0]), float(x[0])
+    medians, block = np.empty(resamples), max(1, min(resamples, 2_000_000 // len(x)))  # bounded memory on a Pi
+    for start in range(0, resamples, block):
+        count = min(block, resamples - start)
+        medians[start:start + count] = np.median(x[rng.integers(0, len(x), (count, len(x)))], axis=1)
+    tail = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(medians, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def ci_half_width(ms, interval) -> float:
+    """The interval's larger distance from the p50, relative to the p50 (0.02 = within +-2 %)."""
+    p50 = float(np.median(ms))
+    return max(p50 - interval[0], interval[1] - p50) / p50 if p50 > 0 else float("inf")
+
+
+def time_batch(run, runs: int, deadline: float) -> list:
+    """Latencies in ms of up to `runs` calls of `run()`, stopping early at `deadline` (perf_counter)."""
+    clock, times, gc_enabled = time.perf_counter, [], gc.isenabled()
+    gc.disable()
+    try:
+        while len(times) < runs and clock() < deadline:
+            t0 = clock()
+            run()
+            times.append((clock() - t0) * 1e3)
+    finally:
+        if gc_enabled:
+            gc.enable()
+    return times
+
+
+def time_until_stable(run, first: np.ndarray, ci_target: float, max_seconds: float, started: float) -> tuple:
+    """Keep timing after the `first` runs (batches as large as what was timed so far) until the p50's 95 %
+    interval is within +-ci_target, or until max_seconds since `started`. Returns (ms, interval, stop) with
+    stop "ci" (tight), "time-limit" (not tight in time) or "runs" (ci_target 0: the asked runs only)."""
+    ms = list(first)
+    interval = p50_ci(ms)
+    if ci_target <= 0:
+        return np.array(ms), interval, "runs"
+    while ci_half_width(ms, interval) > ci_target:
+        if time.perf_counter() - started >= max_seconds:
+            return np.array(ms), interval, "time-limit"
+        ms += time_batch(run, len(ms), started + max_seconds)
+        interval = p50_ci(ms)
+    return np.array(ms), interval, "ci"
+
+
+def cpu_times() -> dict:
+    """Busy clock ticks of the whole machine (/proc/stat), this process's CPU seconds and the time."""
+    own = os.times()  # times(2), every thread; qemu-user fakes /proc/self/stat but passes this through
+    return {"stat": read_text("/proc/stat"), "self_s": own.user + own.system, "clock": time.perf_counter()}
+
+
+def other_cores(before: dict, after: dict, hz: float = 0) -> float | None:
+    """Cores that other processes kept busy between two cpu_times(): machine busy minus this process's own
+    CPU time, per second. None where /proc/stat is missing (macOS)."""
+    def busy(stat):
+        fields = [int(v) for v in stat.splitlines()[0].split()[1:]]
+        return sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
+
+    if not (before.get("stat") and after.get("stat")):
+        return None
+    seconds = after["clock"] - before["clock"]
+    hz = hz or os.sysconf("SC_CLK_TCK")
+    other = (busy(after["stat"]) - busy(before["stat"])) / hz - (after["self_s"] - before["self_s"])
+    return round(max(other, 0.0) / seconds, 3) if seconds > 0 else None
+
+
+def disturbed(other: float | None, throttled, busy_limit: float) -> list:
+    """Why a timed run does not show the model alone: other processes on the CPU, or throttling."""
+    reasons = []
+    if other is not None and other > busy_limit:
+        reasons.append(f"other processes used {other:.2f} cores")
+    if throttled:
+        reasons.append("the device throttled")
+    return reasons
+
+
+def measure(backend, args) -> tuple:
+    """Time `backend.run` until the p50 is tight (see time_until_stable); a disturbed attempt is repeated after
+    a cool-down, up to --retries times. Returns (ms, fields for the result)."""
+    attempts = []
+    for attempt in range(args.retries + 1):
+        if attempt:
+            time.sleep(args.cooldown)
+        before, usage = thermal_state(), cpu_times()
+        started = time.perf_counter()
+        first = time_runs(backend.run, args.runs, args.min_seconds)
+        ms, interval, stop = time_until_stable(backend.run, first, args.ci_target, args.max_seconds, started)
+        other, thermal = other_cores(usage, cpu_times()), thermal_summary(before, thermal_state())
+        reasons = disturbed(other, thermal["throttled"], args.busy_limit)
+        attempts.append({"runs": len(ms), "other_cores": other, "throttled": thermal["throttled"],
+                         "disturbed": reasons})
+        if not reasons:
+            break
+    return ms, {"p50_ci95_ms": [round(interval[0], 4), round(interval[1], 4)],
+                "ci_half_width": round(ci_half_width(ms, interval), 4), "stop": stop,
+                "disturbed": bool(attempts[-1]["disturbed"]), "attempts": attempts}
+
+
 def resolve_runtime(path: str, requested: str) -> str:
     """The runtime for `path`: `auto` picks what is installed (ai-edge-litert before tflite-runtime)."""
     name, ext = os.path.basename(path), os.path.splitext(path)[1].lower()
@@ -439,7 +545,7 @@ def benchmark(path: str, args, notes: list) -> dict:
         backend.run()
         first_ms = ms_since(start)
         time_runs(backend.run, args.warmup)
-        ms = time_runs(backend.run, args.runs, args.min_seconds)
+        ms, timing = measure(backend, args)
         peak, after = peak_rss_mb(), thermal_state()
         if args.dump_outputs:
             inputs = make_inputs(backend.inputs, args.seed)  # a fresh generator: depends on the seed only
@@ -464,7 +570,7 @@ def benchmark(path: str, args, notes: list) -> dict:
             "delegate": backend.delegate, "input_dtype": inputs[0].dtype.name, "init_ms": round(backend.init_ms, 3),
             "first_inference_ms": round(first_ms, 3), "runs": len(ms),
             "latency_ms": {k: round(float(latency[k]), 4) for k in ("p50", "p90", "p99", "mean", "std", "min", "max")},
-            "peak_rss_mb": peak, "thermal": thermal_summary(before, after)}
+            "peak_rss_mb": peak, "thermal": thermal_summary(before, after), **timing}
 
 
 # --- on-device validation: fixed inputs in, raw outputs out (no timing) ------------------------------------------
@@ -557,13 +663,21 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=10, help="untimed runs after the first inference")
     p.add_argument("--runs", type=int, default=100, help="timed runs (at least)")
     p.add_argument("--min-seconds", type=float, default=0.0, help="keep timing until this many seconds passed")
+    p.add_argument("--ci-target", type=float, default=0.02,
+                   help="then keep timing until the p50's 95 %% interval is within +-this share (0: off)")
+    p.add_argument("--max-seconds", type=float, default=10.0, help="time limit per model for --ci-target")
+    p.add_argument("--busy-limit", type=float, default=0.25,
+                   help="other processes' CPU use (cores) above which a run counts as disturbed")
+    p.add_argument("--retries", type=int, default=1, help="repeat a disturbed run this many times")
+    p.add_argument("--cooldown", type=float, default=2.0, help="seconds of rest before a repeated run")
     p.add_argument("--table", action="store_true", help="also print a human table on stderr")
     p.add_argument("--dump-outputs", metavar="DIR", help="save <model>.input.npy/.output.npy of the seeded input")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
     p.add_argument("--predict", metavar="DIR", help=f"no timing: run the .npy chunks that DIR/{PREDICT_PLAN} names "
                    "per model, save DIR/outputs/<model>.npy")
     args = p.parse_args(argv)
-    for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0)):
+    for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0), ("ci_target", 0),
+                      ("max_seconds", 0), ("busy_limit", 0), ("retries", 0), ("cooldown", 0)):
         if getattr(args, name) < low:
             raise RunnerError(f"expected --{name.replace('_', '-')} >= {low}, received {getattr(args, name)}")
     for path in args.models:  # every model and its runtime is checked before anything runs

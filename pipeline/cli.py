@@ -244,8 +244,16 @@ def _print_bench(path: Path) -> None:
     for r in data["results"]:
         lat = r["latency_ms"]
         print(f"{r['model']:<44} {r['runtime']:<18} {r['threads']:>3} {lat['p50']:>8.3f} {lat['p90']:>8.3f} "
-              f"{r['init_ms']:>8.1f} {r['bytes'] / 1e6:>7.2f}")
+              f"{r['init_ms']:>8.1f} {r['bytes'] / 1e6:>7.2f}{_timing_note(r)}")
     print(f"written: {path}")
+
+
+def _timing_note(r: dict) -> str:
+    """'  p50 ±1.2 % (ci)' and why the run is marked: the runner's statistics (older results have none)."""
+    if r.get("ci_half_width") is None:
+        return ""
+    marks = "; ".join(d for a in r.get("attempts", [])[-1:] for d in a.get("disturbed", []))
+    return f"  p50 ±{100 * r['ci_half_width']:.1f} % ({r['stop']}){f'  DISTURBED: {marks}' if r['disturbed'] else ''}"
 
 
 def cmd_android(args) -> int:

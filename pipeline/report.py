@@ -45,8 +45,9 @@ METRICS = (
     ("max |Δ|", "largest absolute difference of any output probability over all images."),
     ("gate", "the validation rule for the artifact's precision (fp32: agreement ≥ 99.9 %, fp16: ≥ 99.5 %, "
              "int8/dynamic: drop ≤ 1.0 point); \"info\" rows are shown for comparison and not enforced."),
-    ("p50 ms", "median latency of one inference (batch 1) on that target and thread count; "
-               "* marks a run the device reported as throttled."),
+    ("p50 ms", "median latency of one inference (batch 1) on that target and thread count, ± the half-width of "
+               "its 95 % bootstrap interval; * marks a run the device reported as throttled, † one during which "
+               "other processes used the CPU (still so after a cool-down and a repeat)."),
 )
 DIAGNOSIS_NOTE = ("rmse/scale: RMS error of the layer's int8 output divided by its quantization step; "
                   "{noise:.2f} (= 1/√12) is pure rounding noise, more means clipping or a poorly fitting range.")
@@ -289,7 +290,8 @@ def _add_latencies(doc: dict, path: Path, by_file: dict, columns: dict, variant:
             + (f" + {result['delegate']}" if result.get("delegate") else ""))
         thermal = result.get("thermal") or {}
         latency = {"runtime": result.get("runtime"), "p50_ms": p50, "p90_ms": result["latency_ms"].get("p90"),
-                   "throttled": bool(thermal.get("throttled"))}
+                   "throttled": bool(thermal.get("throttled")), "p50_ci95_ms": result.get("p50_ci95_ms"),
+                   "ci_half_width": result.get("ci_half_width"), "disturbed": bool(result.get("disturbed"))}
         row["_latency_all"].append((key, latency))
         best = row["_latency"].get(key)
         if best is None or p50 < best["p50_ms"]:  # two runtimes in one run: the table shows the faster

@@ -51,6 +51,13 @@ def _gate_text(r: dict) -> str:
     return verdict
 
 
+def _ci_marks(r: dict, column: str, p50) -> str:
+    """' ±1.2%' (the p50's 95 % interval) and '†' (other processes used the CPU) for the entry shown."""
+    shown = next((x for x in r["latency"] if x["column"] == column and x["p50_ms"] == p50), None) or {}
+    width = shown.get("ci_half_width")
+    return (f" ±{100 * width:.1f}%" if width is not None else "") + ("†" if shown.get("disturbed") else "")
+
+
 def _rows_of(summary: dict, v: dict) -> list:
     return [r for r in summary["records"] if (r["task"], r["variant"]) == (v["task"], v["variant"])]
 
@@ -73,7 +80,8 @@ def artifact_table(summary: dict, task: str) -> tuple[list[str], list]:
             for c in columns:
                 p50 = r["latency_p50_ms"].get(c)
                 throttled = any(x["throttled"] for x in r["latency"] if x["column"] == c)
-                cells.append(_num(p50, ".3f" if p50 is None or p50 < 10 else ".1f") + ("*" if throttled else ""))
+                cells.append(_num(p50, ".3f" if p50 is None or p50 < 10 else ".1f") + ("*" if throttled else "")
+                             + _ci_marks(r, c, p50))
             cells += [device_cell(r, t) for t in summary.get("device_targets", [])]
             failing = r["gate_passed"] is False and r["gate_enforced"]
             rows.append({"cells": cells, "title": r["file"], "cls": "ref" if r["reference"] else "bad" if failing else ""})

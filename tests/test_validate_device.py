@@ -99,7 +99,8 @@ def test_validate_on_the_emulated_pi_every_artifact_and_the_report(pi, variant):
     assert len(shown) == len(rows)
     markdown = report.markdown.read_text()
     assert "device top-1 % ssh-127.0.0.1" in markdown and "Device validation" in markdown
-    assert ("DIFFERS" in markdown) == bool(data["differs"])
+    assert (f"differ on ssh-127.0.0.1" in markdown) == bool(data["differs"])
+    assert ("Every artifact gives this machine's results on ssh-127.0.0.1" in markdown) == (not data["differs"])
 
 
 @needs_pi
@@ -118,7 +119,7 @@ def test_an_ssh_config_alias_keeps_its_port_and_tflite_runtime_runs_on_the_devic
     rows = data["artifacts"]
     assert sorted(r["file"] for r in rows) == sorted(p.name for p in variant.glob("*.tflite"))
     for r in rows:
-        assert r["device"]["runtime"] == {"name": "tflite-runtime", "version": "2.14.0", "delegate": "XNNPACK"}, r
+        assert (r["device"]["runtime"]["name"], r["device"]["runtime"]["version"]) == ("tflite-runtime", "2.14.0"), r
         assert r["host"]["runtime"]["name"] == "litert-interpreter"
         if r["precision"] in ("fp32", "fp16"):
             assert r["top1_agreement_host"] == 1.0, r
