@@ -35,6 +35,7 @@ EXECUTOR    ?= process
 WORKERS     ?=
 RAY_ADDRESS ?=
 STRICT      ?= 0
+TARGETS     ?=
 
 VARIANT = --arch $(ARCH) --alpha $(ALPHA) $(if $(RES),--res $(RES)) $(if $(RHO),--rho $(RHO)) --task $(TASK) \
           $(if $(WEIGHTS),--weights $(WEIGHTS)) --out $(OUT)
@@ -71,7 +72,8 @@ sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESO
 	  --formats "$(FORMATS)" $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(CALIB),--calib $(CALIB)) --n $(N) \
 	  --int8-io $(INT8_IO) --opset $(OPSET) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
 	  --executor $(EXECUTOR) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(THREADS),--bench-threads "$(THREADS)") $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
+	  $(if $(THREADS),--bench-threads "$(THREADS)") $(if $(TARGETS),--targets "$(TARGETS)") \
+	  $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
 	$(CLI) demo --out $(OUT) --alphas "$(ALPHAS)" $(if $(LIMIT),--limit $(LIMIT))

@@ -324,13 +324,15 @@ def cmd_sweep(args) -> int:
         opset=args.opset, validation=_validation_config(args), bench=not args.no_bench,
         bench_threads=_thread_counts(args.bench_threads or ""), bench_runs=count(args.runs, "RUNS"),
         executor=args.executor, workers=count(args.workers, "WORKERS"), threads=count(args.threads, "THREADS"),
-        ray_address=args.ray_address or None)
+        ray_address=args.ray_address or None, targets=parse_values(args.targets, "TARGETS", str))
     result = run_sweep(cfg, progress=not args.no_progress)
-    rows = [("variant", "convert", "validate", "benchmark", "result")]
+    devices = [f"benchmark {t}" for t in cfg.targets if t != "local"]  # a column per device target
+    rows = [("variant", "convert", "validate", "benchmark", *devices, "result")]
     for o in result.outcomes:
         verdict = f"FAILED at {o.failed_step}" if not o.ok else "gate FAILS" if o.gate_failures else \
             "unchanged" if o.unchanged else "done"
-        rows.append((o.variant.name, *(o.steps[s] for s in ("convert", "validate", "benchmark")), verdict))
+        rows.append((o.variant.name, *(o.steps.get(s, "—") for s in ("convert", "validate", "benchmark", *devices)),
+                     verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -475,6 +477,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bench-threads", default=None, help="runner threads (default: every core); several "
                    "('1 2 4') time each artifact at each count")
     p.add_argument("--runs", default="100", help="timed runs per artifact (default 100)")
+    p.add_argument("--targets", default="local", help="where to benchmark: 'local', device profiles with a host "
+                   "(pi-emulator), ssh hosts or aliases, e.g. 'local pi-emulator' (default local)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 when an artifact fails its gate, too")
     p.set_defaults(func=cmd_sweep)

@@ -39,6 +39,7 @@ class SweepConfig:
     workers: int | None = None  # None: one per core, at most one per job
     threads: int | None = None  # per worker; None: cores // workers (1 for a grid: measured, README "Sweeps")
     ray_address: str | None = None
+    targets: tuple[str, ...] = ("local",)  # where to benchmark: local, a profile with a host, a host (sweep_targets)
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
@@ -50,6 +51,12 @@ class SweepConfig:
         from targets.plan import check_threads
 
         check_threads(self.bench_threads)
+        from pipeline.sweep_targets import parse_targets
+
+        object.__setattr__(self, "targets", tuple(self.targets))
+        if not self.targets:
+            raise PipelineError("expected TARGETS to name at least one target (local, a profile, a host), received none")
+        parse_targets(self.targets)
         for name in ("workers", "threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):

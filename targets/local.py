@@ -1,7 +1,6 @@
 """Benchmark every artifact of a variant on this machine with the standalone runner."""
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -74,15 +73,7 @@ def bench_local(variant_dir: Path, *, threads: int | Sequence[int] | None = None
 
 def _kept_results(variant_dir: Path, artifacts: list[Path], only: Collection[str] | None) -> list[dict]:
     """With `only`: the earlier results of the artifacts that are not re-measured and still exist."""
-    previous = variant_dir / "benchmark-local.json"
-    if only is None or not previous.is_file():
-        return []
-    try:
-        results = json.loads(previous.read_text()).get("results", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    present = {a.name for a in artifacts} - set(only)
-    return [r for r in results if isinstance(r, dict) and r.get("model") in present]
+    return plan.kept_results(variant_dir / "benchmark-local.json", artifacts, only)
 
 
 def _run(argv: list[str], what: str) -> str:

@@ -207,6 +207,19 @@ def merge_reports(reports: list[dict], target: str, **extra) -> dict:
             "results": [r for report in reports for r in report["results"]]}
 
 
+def kept_results(previous: Path, artifacts: list[Path], only) -> list[dict]:
+    """With `only`: the earlier results in `previous` (a benchmark JSON) of the artifacts that are not measured
+    again and still exist."""
+    if only is None or not Path(previous).is_file():
+        return []
+    try:
+        results = json.loads(Path(previous).read_text()).get("results", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    present = {a.name for a in artifacts} - set(only)
+    return [r for r in results if isinstance(r, dict) and r.get("model") in present]
+
+
 def check_threads(threads) -> None:
     """None, a whole number >= 1, or (THREADS="1 2 4": threads as an axis) a non-empty sequence of them."""
     for t in thread_counts(threads):

@@ -21,7 +21,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pipeline.artifacts import write_bytes, write_json
@@ -131,7 +131,8 @@ class Ssh:
 def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threads: int | Sequence[int] | None = None, runtime: str = "auto",
                  profile: str | None = None, identity: str | None = None, strict_host_keys: bool = True,
                  known_hosts: str | None = None, timeout_s: float = 600, python: str | None = None,
-                 dump_outputs: Path | None = None, ssh_config: str | None = None) -> Path:
+                 dump_outputs: Path | None = None, ssh_config: str | None = None,
+                 only: Collection[str] | None = None) -> Path:
     """Run benchmarks/runner.py on `host` over ssh for every .tflite/.onnx artifact of `variant_dir`.
 
     Args:
@@ -144,6 +145,8 @@ def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threa
         ~/.ssh/known_hosts); strict_host_keys=False skips the check (logged as a warning).
       timeout_s: for the whole benchmark; the remote folder is removed even after a timeout.
       dump_outputs: a local folder for the runner's seeded inputs and outputs (<model>.input/.output.npy).
+      only: file names to measure; the other artifacts keep their results from the existing file (the sweep
+        re-measures only what changed). None: every artifact.
     Returns: variant_dir/benchmark-ssh-<host>.json.
     Raises: PipelineError with one line naming the cause: unreachable host, refused key, host key,
       timeout, or a missing numpy/runtime (with the pip command that installs it).
@@ -158,6 +161,12 @@ def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threa
     preference = prof.runtimes if prof else plan.DEFAULT_PREFERENCE
     warmup, runs = (prof.warmup, prof.runs) if prof else (10, 100)
     artifacts = plan.artifacts_of(variant_dir)
+    target = target_name(host)
+    kept = plan.kept_results(variant_dir / f"benchmark-{target}.json", artifacts, only)
+    if only is not None:
+        artifacts = [a for a in artifacts if a.name in set(only)]
+        if not artifacts:
+            raise PipelineError(f"expected {', '.join(sorted(only)) or 'a file'} in {variant_dir}, received no such artifact")
     if not plan.RUNNER.is_file():
         raise PipelineError(f"expected the runner at {plan.RUNNER}, received no such file")
     ssh = Ssh(host, port=port, identity=identity, strict_host_keys=strict_host_keys, known_hosts=known_hosts,
@@ -208,9 +217,11 @@ def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threa
         # 6. cleanup, whatever happened above
         remove_remote_folder(ssh, remote_dir)
 
-    target = target_name(host)
     device = {"host": host, "port": port, "python": python, "profile": prof.name if prof else None}
-    path = write_json(variant_dir / f"benchmark-{target}.json", plan.merge_reports(reports, target, device=device))
+    merged = plan.merge_reports(reports, target, device=device)
+    if only is not None:
+        merged["results"] = sorted(kept + merged["results"], key=lambda r: r["model"])
+    path = write_json(variant_dir / f"benchmark-{target}.json", merged)
     log.info("wrote %s", path)
     return path
 
