@@ -51,7 +51,7 @@ class SweepConfig:
         from targets.plan import check_threads
 
         check_threads(self.bench_threads)
-        from pipeline.sweep_targets import parse_targets
+        from targets.named import parse_targets
 
         object.__setattr__(self, "targets", tuple(self.targets))
         if not self.targets:

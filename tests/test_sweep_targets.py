@@ -12,7 +12,7 @@ import pytest
 from conftest import error_line, run_cli
 from pipeline.artifacts import sha256_file
 from pipeline.errors import PipelineError
-from pipeline.sweep_targets import parse_targets
+from targets.named import parse_targets
 from tests_targets import pi_emulator
 
 TASK = "fashion-mnist"
