@@ -34,6 +34,7 @@ FORMATS     ?= fp32 fp16 int8 onnx
 EXECUTOR    ?= process
 WORKERS     ?=
 RAY_ADDRESS ?=
+RAY_RESOURCES ?=
 STRICT      ?= 0
 TARGETS     ?=
 
@@ -72,6 +73,7 @@ sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESO
 	  --formats "$(FORMATS)" $(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(CALIB),--calib $(CALIB)) --n $(N) \
 	  --int8-io $(INT8_IO) --opset $(OPSET) --limit $(or $(LIMIT),1000) $(if $(EVAL),--eval $(EVAL)) \
 	  --executor $(EXECUTOR) $(if $(RAY_ADDRESS),--ray-address $(RAY_ADDRESS)) $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(RAY_RESOURCES),--ray-resources '$(RAY_RESOURCES)') \
 	  $(if $(THREADS),--bench-threads "$(THREADS)") $(if $(TARGETS),--targets "$(TARGETS)") \
 	  $(if $(filter-out 0,$(STRICT)),--strict) --out $(OUT)
 

@@ -77,6 +77,18 @@ def _thread_counts(text: str) -> int | tuple[int, ...] | None:
     return None if not counts else counts[0] if len(counts) == 1 else counts
 
 
+def _ray_resources(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict) and all(isinstance(v, (int, float)) and v > 0 for v in value.values()):
+            return value
+    except ValueError:
+        pass
+    raise PipelineError(f"expected RAY_RESOURCES as a JSON object of positive amounts, received {text!r}")
+
+
 def _validation_config(args):
     from pipeline.validate import Gates, ValidationConfig
 
@@ -324,7 +336,7 @@ def cmd_sweep(args) -> int:
         opset=args.opset, validation=_validation_config(args), bench=not args.no_bench,
         bench_threads=_thread_counts(args.bench_threads or ""), bench_runs=count(args.runs, "RUNS"),
         executor=args.executor, workers=count(args.workers, "WORKERS"), threads=count(args.threads, "THREADS"),
-        ray_address=args.ray_address or None, targets=parse_values(args.targets, "TARGETS", str))
+        ray_address=args.ray_address or None, ray_resources=_ray_resources(args.ray_resources), targets=parse_values(args.targets, "TARGETS", str))
     result = run_sweep(cfg, progress=not args.no_progress)
     devices = [f"benchmark {t}" for t in cfg.targets if t != "local"]  # a column per device target
     rows = [("variant", "convert", "validate", "benchmark", *devices, "result")]
@@ -471,6 +483,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", default="process", help="process (this machine) | ray")
     p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
                    help="an existing Ray cluster (default $RAY_ADDRESS; none: a local Ray instance)")
+    p.add_argument("--ray-resources", default=None, help="Ray resources each job asks for, as JSON: "
+                   "'{\"node2\": 1}' sends the jobs to the nodes started with that custom resource")
     p.add_argument("--workers", default=None, help="parallel jobs (default: one per core)")
     p.add_argument("--threads", default=None, help="CPU threads per job (default 1; with --workers: cores/workers)")
     p.add_argument("--no-bench", action="store_true", help="skip the latency benchmarks")

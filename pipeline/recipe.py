@@ -37,6 +37,7 @@ class RecipeConfig:
     validation: ValidationConfig | None = None  # None: skip step 6
     bench_threads: int | None = None  # None: skip step 7
     report: bool = False  # step 8
+    calibration: CalibrationSet | None = None  # precomputed samples (a Ray worker gets them from the driver)
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
     task = resolve_task(variant.task)
     folder = variant_dir(out, task, variant)
     ensure_writable(folder)
-    if cfg.quant.calib_dir and needs_calibration(cfg.export.formats):
+    if cfg.quant.calib_dir and needs_calibration(cfg.export.formats) and cfg.calibration is None:
         find_images(cfg.quant.calib_dir)  # a missing or empty CALIB fails now, not after the build
 
     # 1. build
@@ -175,8 +176,8 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
                     folder / "cost.json")
 
     # 3. calibrate
-    calib = None
-    if needs_calibration(cfg.export.formats):
+    calib = cfg.calibration if needs_calibration(cfg.export.formats) else None
+    if needs_calibration(cfg.export.formats) and calib is None:
         calib = calibration_set(task, variant.resolution, cfg.quant.num_samples, cfg.quant.seed, cfg.quant.calib_dir,
                                 arch=variant.arch)
 

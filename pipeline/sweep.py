@@ -226,7 +226,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
         # 2. convert + validate, in parallel
         t0 = time.perf_counter()
         if plan.jobs:
-            executor = make_executor(cfg.executor, workers, threads, cfg.ray_address)
+            executor = make_executor(cfg.executor, workers, threads, cfg.ray_address, cfg.ray_resources)
             workers = executor.workers
             log.info("%d job(s) on %s: %d worker(s) × %d thread(s)", len(plan.jobs), executor.name, workers, threads)
             try:

@@ -39,6 +39,7 @@ class SweepConfig:
     workers: int | None = None  # None: one per core, at most one per job
     threads: int | None = None  # per worker; None: cores // workers (1 for a grid: measured, README "Sweeps")
     ray_address: str | None = None
+    ray_resources: dict | None = None  # Ray resources each job asks for, e.g. {"gpu-node": 1}
     targets: tuple[str, ...] = ("local",)  # where to benchmark: local, a profile with a host, a host (sweep_targets)
 
     def __post_init__(self):
