@@ -29,7 +29,7 @@ CALIB_SHA256 ?=
 EVAL    ?=
 THREADS ?=
 HOST    ?=
-PORT    ?= 22
+PORT    ?=
 PROFILE ?=
 EPOCHS  ?= 8
 ALPHAS  ?= 0.25 0.5 0.75 1.0
@@ -40,6 +40,7 @@ FORMATS     ?= fp32 fp16 int8 onnx
 EXECUTOR    ?= process
 WORKERS     ?=
 RAY_ADDRESS ?=
+RAY_RESOURCES ?=
 STRICT      ?= 0
 IMAGE   ?=
 ARTIFACT ?=
@@ -51,6 +52,10 @@ TRAIN_RESOLUTIONS ?=
 INIT    ?=
 CHECKPOINTS ?=
 LR      ?=
+TARGETS ?=
+RAY_RESOURCES ?=
+SSH_CONFIG ?=
+DEVICE_PYTHON ?=
 
 # Variables are data, never shell (see "Make variables" in README.md). Each name in DATA_VARS is re-bound to
 # its literal text (make expands nothing inside it) and exported; recipes read it from the environment as
@@ -58,9 +63,13 @@ LR      ?=
 DATA_VARS = ARCH ALPHA RES RHO TASK WEIGHTS CALIB OUT N INT8_IO OPSET LIMIT KEEP_FLOAT EVAL THREADS HOST PORT \
             PROFILE EPOCHS ALPHAS ARCHS RESOLUTIONS FORMATS EXECUTOR WORKERS RAY_ADDRESS STRICT IMAGE ARTIFACT TOP \
             JSON IDENTITY KNOWN_HOSTS TRAIN_RESOLUTIONS INIT CHECKPOINTS LR \
-            BUDGET SYNTH_N SYNTH_STEPS CALIB_URL CALIB_SHA256
+            BUDGET SYNTH_N SYNTH_STEPS CALIB_URL CALIB_SHA256 TARGETS RAY_RESOURCES SSH_CONFIG \
+            DEVICE_PYTHON
 $(foreach v,$(DATA_VARS),$(eval override $(v) := $$(value $(v))))
 export $(DATA_VARS)
+# ssh to a device: -p only when PORT is given, so an ~/.ssh/config alias keeps its own Port
+SSH     = $${PORT:+--port "$$PORT"} $${IDENTITY:+--identity "$$IDENTITY"} $${KNOWN_HOSTS:+--known-hosts "$$KNOWN_HOSTS"} \
+          $${SSH_CONFIG:+--ssh-config "$$SSH_CONFIG"}
 
 VARIANT = --arch "$$ARCH" --alpha "$$ALPHA" $${RES:+--res "$$RES"} $${RHO:+--rho "$$RHO"} --task "$$TASK" \
           $${WEIGHTS:+--weights "$$WEIGHTS"} --out "$$OUT"
@@ -96,6 +105,7 @@ sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESO
 	  --formats "$$FORMATS" $${WEIGHTS:+--weights "$$WEIGHTS"} $${CALIB:+--calib "$$CALIB"} --n "$$N" \
 	  --int8-io "$$INT8_IO" --opset "$$OPSET" $(INT8_EXTRA) --limit "$${LIMIT:-1000}" $${EVAL:+--eval "$$EVAL"} \
 	  --executor "$$EXECUTOR" $${RAY_ADDRESS:+--ray-address "$$RAY_ADDRESS"} $${WORKERS:+--workers "$$WORKERS"} \
+	  $${RAY_RESOURCES:+--ray-resources "$$RAY_RESOURCES"} $${TARGETS:+--targets "$$TARGETS"} \
 	  $${THREADS:+--bench-threads "$$THREADS"} $(if $(filter-out 0,$(STRICT)),--strict) --out "$$OUT"
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
@@ -110,8 +120,9 @@ fp32 fp16 dynamic int8 onnx onnx-int8: setup  ## one format for one variant (mak
 cost: setup  ## per-layer cost table (Mult-Adds, params; V1: paper Table 1/2) for ARCH, ALPHA and RES
 	$(CLI) cost --arch "$$ARCH" --alpha "$$ALPHA" $${RES:+--res "$$RES"} $${RHO:+--rho "$$RHO"}
 
-validate: setup  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails
-	$(CLI) validate $(VARIANT) $(VALID)
+validate: setup  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails; HOST=…: also on that device
+	$(CLI) validate $(VARIANT) $(VALID) $(if $(HOST),--host "$$HOST" $(SSH) $${THREADS:+--threads "$${THREADS%% *}"} \
+	  $${PROFILE:+--profile "$$PROFILE"} $${DEVICE_PYTHON:+--python "$$DEVICE_PYTHON"})
 
 report: setup  ## OUT/report.md, report.html, summary.json over every variant under OUT
 	$(CLI) report --out "$$OUT"
@@ -122,7 +133,7 @@ train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
 	  --task $(if $(subst imagenet,,$(TASK)),"$$TASK",fashion-mnist) \
 	  --epochs "$$EPOCHS" $${LR:+--lr "$$LR"} --out "$$OUT" $${CHECKPOINTS:+--checkpoints "$$CHECKPOINTS"}
 
-bench: setup  ## latency of every artifact of the variant on this machine
+bench: setup  ## latency of every artifact of the variant on this machine; THREADS="1 2 4": a scaling table
 	$(CLI) bench $(VARIANT) $${THREADS:+--threads "$$THREADS"} $${PROFILE:+--profile "$$PROFILE"}
 
 bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads; any ARCH)
@@ -132,10 +143,9 @@ bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at
 bench-int8: setup  ## int8 vs fp32 p50 of V1, V2, V3-Small, V3-Large at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
 	$(VENV)/bin/python benchmarks/int8_speed.py --readme README.md
 
-bench-remote: setup  ## latency on a device over ssh: HOST=user@host [PORT=22] [THREADS=4]
-	$(CLI) bench-remote $(VARIANT) --host "$$HOST" --port "$$PORT" $${THREADS:+--threads "$$THREADS"} \
-	  $${PROFILE:+--profile "$$PROFILE"} $${IDENTITY:+--identity "$$IDENTITY"} \
-	  $${KNOWN_HOSTS:+--known-hosts "$$KNOWN_HOSTS"}
+bench-remote: setup  ## latency on a device over ssh: HOST=user@host|alias [PORT=] [THREADS=4]
+	$(CLI) bench-remote $(VARIANT) --host "$$HOST" $(SSH) $${THREADS:+--threads "$$THREADS"} \
+	  $${PROFILE:+--profile "$$PROFILE"}
 
 pi-emulator: setup  ## build (cached) and start the emulated Raspberry Pi behind sshd on 127.0.0.1
 	bash targets/pi_emulator/pi-emulator.sh start

@@ -7,7 +7,8 @@ No TensorFlow, no project install; Python 3.9+, numpy 1.x or 2.x.
     python runner.py mobilenet_0.75_224_int8.tflite mobilenet_0.75_224_fp32.onnx --threads 4 --table
 
 stdout: one JSON document {"host": {...}, "results": [...]} (benchmark-<target>.json in docs/architecture.md,
-minus "target"); --table adds a short human table on stderr. A missing or corrupt model, or a runtime that is
+minus "target"); --table adds a short human table on stderr. With --predict DIR it times nothing: it runs
+fixed inputs shipped as .npy chunks through each model and saves the raw outputs (see predict_report). A missing or corrupt model, or a runtime that is
 missing or cannot load the model, gives one line `error: expected ..., received ...` on stderr and exit code 2.
 """
 from __future__ import annotations
@@ -406,6 +407,112 @@ def time_runs(run, runs: int, min_seconds: float = 0.0) -> np.ndarray:
     return np.array(times) * 1e3
 
 
+# --- statistics: p50 with a 95 % confidence interval, timing until it is tight, disturbed runs -------------------
+
+def p50_ci(ms, confidence: float = 0.95, resamples: int = 1000, seed: int = 0) -> tuple:
+    """Percentile-bootstrap interval of the median of `ms`; seeded, so the same samples give the same interval."""
+    x, rng = np.asarray(ms, dtype=np.float64), np.random.default_rng(seed)
+    if len(x) < 2:
+        return float(x[0]), float(x[0])
+    medians, block = np.empty(resamples), max(1, min(resamples, 2_000_000 // len(x)))  # bounded memory on a Pi
+    for start in range(0, resamples, block):
+        count = min(block, resamples - start)
+        medians[start:start + count] = np.median(x[rng.integers(0, len(x), (count, len(x)))], axis=1)
+    tail = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(medians, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def ci_half_width(ms, interval) -> float:
+    """The interval's larger distance from the p50, relative to the p50 (0.02 = within +-2 %)."""
+    p50 = float(np.median(ms))
+    return max(p50 - interval[0], interval[1] - p50) / p50 if p50 > 0 else float("inf")
+
+
+def time_batch(run, runs: int, deadline: float) -> list:
+    """Latencies in ms of up to `runs` calls of `run()`, stopping early at `deadline` (perf_counter)."""
+    clock, times, gc_enabled = time.perf_counter, [], gc.isenabled()
+    gc.disable()
+    try:
+        while len(times) < runs and clock() < deadline:
+            t0 = clock()
+            run()
+            times.append((clock() - t0) * 1e3)
+    finally:
+        if gc_enabled:
+            gc.enable()
+    return times
+
+
+def time_until_stable(run, first: np.ndarray, ci_target: float, max_seconds: float, started: float) -> tuple:
+    """Keep timing after the `first` runs (batches as large as what was timed so far) until the p50's 95 %
+    interval is within +-ci_target, or until max_seconds since `started`. Returns (ms, interval, stop) with
+    stop "ci" (tight), "time-limit" (not tight in time) or "runs" (ci_target 0: the asked runs only)."""
+    ms = list(first)
+    interval = p50_ci(ms)
+    if ci_target <= 0:
+        return np.array(ms), interval, "runs"
+    while ci_half_width(ms, interval) > ci_target:
+        if time.perf_counter() - started >= max_seconds:
+            return np.array(ms), interval, "time-limit"
+        ms += time_batch(run, len(ms), started + max_seconds)
+        interval = p50_ci(ms)
+    return np.array(ms), interval, "ci"
+
+
+def cpu_times() -> dict:
+    """Busy clock ticks of the whole machine (/proc/stat), this process's CPU seconds and the time."""
+    own = os.times()  # times(2), every thread; qemu-user fakes /proc/self/stat but passes this through
+    return {"stat": read_text("/proc/stat"), "self_s": own.user + own.system, "clock": time.perf_counter()}
+
+
+def other_cores(before: dict, after: dict, hz: float = 0) -> float | None:
+    """Cores that other processes kept busy between two cpu_times(): machine busy minus this process's own
+    CPU time, per second. None where /proc/stat is missing (macOS)."""
+    def busy(stat):
+        fields = [int(v) for v in stat.splitlines()[0].split()[1:]]
+        return sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # all but idle and iowait
+
+    if not (before.get("stat") and after.get("stat")):
+        return None
+    seconds = after["clock"] - before["clock"]
+    hz = hz or os.sysconf("SC_CLK_TCK")
+    other = (busy(after["stat"]) - busy(before["stat"])) / hz - (after["self_s"] - before["self_s"])
+    return round(max(other, 0.0) / seconds, 3) if seconds > 0 else None
+
+
+def disturbed(other: float | None, throttled, busy_limit: float) -> list:
+    """Why a timed run does not show the model alone: other processes on the CPU, or throttling."""
+    reasons = []
+    if other is not None and other > busy_limit:
+        reasons.append(f"other processes used {other:.2f} cores")
+    if throttled:
+        reasons.append("the device throttled")
+    return reasons
+
+
+def measure(backend, args) -> tuple:
+    """Time `backend.run` until the p50 is tight (see time_until_stable); a disturbed attempt is repeated after
+    a cool-down, up to --retries times. Returns (ms, fields for the result)."""
+    attempts = []
+    for attempt in range(args.retries + 1):
+        if attempt:
+            time.sleep(args.cooldown)
+        before, usage = thermal_state(), cpu_times()
+        started = time.perf_counter()
+        first = time_runs(backend.run, args.runs, args.min_seconds)
+        ms, interval, stop = time_until_stable(backend.run, first, args.ci_target, args.max_seconds, started)
+        other, thermal = other_cores(usage, cpu_times()), thermal_summary(before, thermal_state())
+        reasons = disturbed(other, thermal["throttled"], args.busy_limit)
+        attempts.append({"runs": len(ms), "other_cores": other, "throttled": thermal["throttled"],
+                         "disturbed": reasons})
+        if not reasons:
+            break
+    return ms, {"p50_ci95_ms": [round(interval[0], 4), round(interval[1], 4)],
+                "ci_half_width": round(ci_half_width(ms, interval), 4), "stop": stop,
+                "disturbed": bool(attempts[-1]["disturbed"]), "attempts": attempts}
+
+
 def resolve_runtime(path: str, requested: str) -> str:
     """The runtime for `path`: `auto` picks what is installed (ai-edge-litert before tflite-runtime)."""
     name, ext = os.path.basename(path), os.path.splitext(path)[1].lower()
@@ -507,7 +614,7 @@ def benchmark(path: str, args, notes: list) -> dict:
         backend.run()
         first_ms = ms_since(start)
         time_runs(backend.run, args.warmup)
-        ms = time_runs(backend.run, args.runs, args.min_seconds)
+        ms, timing = measure(backend, args)
         peak, after = peak_rss_mb(), thermal_state()
         if args.dump_outputs:
             inputs = make_inputs(backend.inputs, args.seed)  # a fresh generator: depends on the seed only
@@ -532,7 +639,66 @@ def benchmark(path: str, args, notes: list) -> dict:
             "delegate": backend.delegate, "fast_path": backend.fast_path, "input_dtype": inputs[0].dtype.name, "init_ms": round(backend.init_ms, 3),
             "first_inference_ms": round(first_ms, 3), "runs": len(ms),
             "latency_ms": {k: round(float(latency[k]), 4) for k in ("p50", "p90", "p99", "mean", "std", "min", "max")},
-            "peak_rss_mb": peak, "thermal": thermal_summary(before, after)}
+            "peak_rss_mb": peak, "thermal": thermal_summary(before, after), **timing}
+
+
+# --- on-device validation: fixed inputs in, raw outputs out (no timing) ------------------------------------------
+
+PREDICT_PLAN = "inputs.json"  # in the --predict folder: {"<model file name>": ["<chunk>.npy", ...]}
+
+
+def predict_runtime(runtime: str) -> str:
+    """`litert` trials two paths for speed; outputs need no trial: its classic Interpreter (what validation uses)."""
+    return "litert-interpreter" if runtime == "litert" else runtime
+
+
+def predict_outputs(backend, chunks) -> np.ndarray:
+    """Every image of every chunk through `backend` one at a time (the models have batch 1): raw outputs."""
+    outputs = []
+    for chunk in chunks:
+        for image in chunk:
+            backend.feed([np.ascontiguousarray(image[None])])
+            backend.run()
+            outputs.append(np.array(backend.output()).reshape(-1))
+    return np.stack(outputs)
+
+
+def predict_model(path: str, args, folder: str, plan: dict) -> dict:
+    """Run the chunks that `plan` names for this model; save <folder>/outputs/<model>.npy in its own dtype."""
+    name, runtime = os.path.basename(path), predict_runtime(resolve_runtime(path, args.runtime))
+    if name not in plan:
+        raise RunnerError(f"expected {name} in {PREDICT_PLAN}, received only {sorted(plan)}")
+    try:
+        chunks = [np.load(os.path.join(folder, os.path.basename(c))) for c in plan[name]]
+    except (OSError, ValueError) as exc:
+        raise RunnerError(f"expected the .npy input chunks of {name}, received {one_line(exc)}") from None
+    backend = load_backend(runtime, path, args.threads)
+    start = time.perf_counter()
+    try:
+        output = predict_outputs(backend, chunks)
+    except Exception as exc:
+        raise RunnerError(f"expected {name} to run its inputs with {runtime}, received {one_line(exc)}") from None
+    seconds = time.perf_counter() - start
+    os.makedirs(os.path.join(folder, "outputs"), exist_ok=True)
+    np.save(os.path.join(folder, "outputs", name + ".npy"), output)
+    module = sys.modules.get(MODULES["litert" if runtime.startswith("litert") else runtime])
+    return {"model": name, "runtime": runtime, "runtime_version": getattr(module, "__version__", None),
+            "threads": args.threads, "delegate": backend.delegate, "images": int(len(output)),
+            "output_dtype": output.dtype.name, "seconds": round(seconds, 3)}
+
+
+def predict_report(args) -> dict:
+    """--predict: {"host": ..., "predictions": [...]}; outputs under <DIR>/outputs/, nothing else written."""
+    try:
+        with open(os.path.join(args.predict, PREDICT_PLAN)) as f:
+            plan = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise RunnerError(f"expected {PREDICT_PLAN} in the --predict folder, received {one_line(exc)}") from None
+    predictions = []
+    for path in args.models:
+        predictions.append(predict_model(path, args, args.predict, plan))
+        gc.collect()
+    return {"host": host_info(), "predictions": predictions}
 
 
 def print_table(results: list, notes: list):
@@ -568,11 +734,21 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=10, help="untimed runs after the first inference")
     p.add_argument("--runs", type=int, default=100, help="timed runs (at least)")
     p.add_argument("--min-seconds", type=float, default=0.0, help="keep timing until this many seconds passed")
+    p.add_argument("--ci-target", type=float, default=0.02,
+                   help="then keep timing until the p50's 95 %% interval is within +-this share (0: off)")
+    p.add_argument("--max-seconds", type=float, default=10.0, help="time limit per model for --ci-target")
+    p.add_argument("--busy-limit", type=float, default=0.25,
+                   help="other processes' CPU use (cores) above which a run counts as disturbed")
+    p.add_argument("--retries", type=int, default=1, help="repeat a disturbed run this many times")
+    p.add_argument("--cooldown", type=float, default=2.0, help="seconds of rest before a repeated run")
     p.add_argument("--table", action="store_true", help="also print a human table on stderr")
     p.add_argument("--dump-outputs", metavar="DIR", help="save <model>.input.npy/.output.npy of the seeded input")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
+    p.add_argument("--predict", metavar="DIR", help=f"no timing: run the .npy chunks that DIR/{PREDICT_PLAN} names "
+                   "per model, save DIR/outputs/<model>.npy")
     args = p.parse_args(argv)
-    for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0)):
+    for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0), ("ci_target", 0),
+                      ("max_seconds", 0), ("busy_limit", 0), ("retries", 0), ("cooldown", 0)):
         if getattr(args, name) < low:
             raise RunnerError(f"expected --{name.replace('_', '-')} >= {low}, received {getattr(args, name)}")
     for path in args.models:  # every model and its runtime is checked before anything runs
@@ -587,9 +763,20 @@ def parse_args(argv) -> argparse.Namespace:
     return args
 
 
+def quiet_exit(code: int) -> int:
+    """Flush, then silence stderr: LiteRT logs its teardown at exit; keep stderr to our lines."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    return code
+
+
 def main(argv=None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.predict:  # on-device validation: outputs, not latencies
+            print(json.dumps(predict_report(args), indent=2))
+            return quiet_exit(0)
         host, notes, results = host_info(), [], []
         for path in args.models:
             results.append(benchmark(path, args, notes))

@@ -62,6 +62,34 @@ def _add_validation_args(p: argparse.ArgumentParser, limit: int | None = None) -
     p.add_argument("--gate-int8-agreement", type=float, default=0.97, help="min int8 agreement without labels")
 
 
+def _add_ssh_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=None, help="ssh port (default: ssh's own, e.g. an alias's Port)")
+    p.add_argument("--identity", default=None, help="ssh private key")
+    p.add_argument("--known-hosts", default=None, help="known_hosts file to check the host key against")
+    p.add_argument("--ssh-config", default=None, help="ssh config file instead of ~/.ssh/config (ssh -F)")
+    p.add_argument("--no-host-key-check", action="store_true", help="do not check the device's host key")
+
+
+def _thread_counts(text: str) -> int | tuple[int, ...] | None:
+    """'4' -> 4, '1 2 4' -> (1, 2, 4): THREADS as an axis."""
+    counts = tuple(_integers(text, "THREADS"))
+    if any(c < 1 for c in counts):
+        raise PipelineError(f"expected THREADS to be whole numbers >= 1, received THREADS={text!r}")
+    return None if not counts else counts[0] if len(counts) == 1 else counts
+
+
+def _ray_resources(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+        if isinstance(value, dict) and all(isinstance(v, (int, float)) and v > 0 for v in value.values()):
+            return value
+    except ValueError:
+        pass
+    raise PipelineError(f"expected RAY_RESOURCES as a JSON object of positive amounts, received {text!r}")
+
+
 def _validation_config(args):
     from pipeline.validate import Gates, ValidationConfig
 
@@ -168,7 +196,32 @@ def cmd_validate(args) -> int:
         if g.get("verdict", "").startswith("undecided"):
             status += f", {g['verdict']}"
         print(f"{row['file']:<44} {top1:>7} {drop:>6} {100 * m['top1_agreement']:6.2f}% {m['kl_mean']:8.5f} {m['sqnr_db']:8.2f}  {status}")
-    return _print_validation(result)
+    code = _print_validation(result)
+    if args.host:
+        _validate_on_device(args, variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task))
+    return code
+
+
+def _validate_on_device(args, folder: Path, task) -> None:
+    """`validate --host`: the same images on the device; differences are findings (printed, exit code kept)."""
+    from pipeline.validate import ValidationConfig
+    from pipeline.validate_device import DeviceTarget, validate_on_device
+
+    target = DeviceTarget(args.host, port=args.port, identity=args.identity, known_hosts=args.known_hosts,
+                          ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
+                          python=args.python, profile=args.profile, threads=args.threads, runtime=args.runtime)
+    result = validate_on_device(folder, task, target, ValidationConfig(limit=args.limit or 1000, eval_dir=args.eval))
+    data = json.loads(result.path.read_text())
+    print(f"\non the device {data['target']} ({data['device']['machine']}, {data['images']} images):")
+    print(f"{'artifact':<44} {'top-1 here':>10} {'on device':>10} {'agree here':>10} {'agree float':>11} "
+          f"{'max |Δ|':>9}  runtime here / on device")
+    for r in data["artifacts"]:
+        top1 = [f"{100 * r[s]['top1']:9.2f}%" if r[s]["top1"] is not None else f"{'—':>10}" for s in ("host", "device")]
+        runtimes = " / ".join(f"{r[s]['runtime']['name']} {r[s]['runtime']['version']}" for s in ("host", "device"))
+        print(f"{r['file']:<44} {top1[0]} {top1[1]} {100 * r['top1_agreement_host']:9.2f}% "
+              f"{100 * r['device']['top1_agreement_float']:10.2f}% {r['max_abs_diff_host']:9.2g}  {runtimes}"
+              f"{'  DIFFERS' if r['differs'] else ''}")
+    print(f"written: {result.path}")
 
 
 def cmd_cost(args) -> int:
@@ -239,7 +292,7 @@ def cmd_bench_remote(args) -> int:
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
     path = bench_remote(folder, args.host, port=args.port, threads=args.threads, runtime=args.runtime,
                         profile=args.profile, identity=args.identity, strict_host_keys=not args.no_host_key_check,
-                        known_hosts=args.known_hosts)
+                        known_hosts=args.known_hosts, ssh_config=args.ssh_config)
     _print_bench(path)
     return 0
 
@@ -252,8 +305,16 @@ def _print_bench(path: Path) -> None:
     for r in data["results"]:
         lat = r["latency_ms"]
         print(f"{r['model']:<44} {r['runtime']:<18} {r['threads']:>3} {lat['p50']:>8.3f} {lat['p90']:>8.3f} "
-              f"{r['init_ms']:>8.1f} {r['bytes'] / 1e6:>7.2f}")
+              f"{r['init_ms']:>8.1f} {r['bytes'] / 1e6:>7.2f}{_timing_note(r)}")
     print(f"written: {path}")
+
+
+def _timing_note(r: dict) -> str:
+    """'  p50 ±1.2 % (ci)' and why the run is marked: the runner's statistics (older results have none)."""
+    if r.get("ci_half_width") is None:
+        return ""
+    marks = "; ".join(d for a in r.get("attempts", [])[-1:] for d in a.get("disturbed", []))
+    return f"  p50 ±{100 * r['ci_half_width']:.1f} % ({r['stop']}){f'  DISTURBED: {marks}' if r['disturbed'] else ''}"
 
 
 def cmd_android(args) -> int:
@@ -344,15 +405,17 @@ def cmd_sweep(args) -> int:
         quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, seed=args.seed, calib_dir=_calib(args),
                           **_int8_extras(args)),
         opset=args.opset, validation=_validation_config(args), bench=not args.no_bench,
-        bench_threads=count(args.bench_threads, "BENCH_THREADS"), bench_runs=count(args.runs, "RUNS"),
+        bench_threads=_thread_counts(args.bench_threads or ""), bench_runs=count(args.runs, "RUNS"),
         executor=args.executor, workers=count(args.workers, "WORKERS"), threads=count(args.threads, "THREADS"),
-        ray_address=args.ray_address or None)
+        ray_address=args.ray_address or None, ray_resources=_ray_resources(args.ray_resources), targets=parse_values(args.targets, "TARGETS", str))
     result = run_sweep(cfg, progress=not args.no_progress)
-    rows = [("variant", "convert", "validate", "benchmark", "result")]
+    devices = [f"benchmark {t}" for t in cfg.targets if t != "local"]  # a column per device target
+    rows = [("variant", "convert", "validate", "benchmark", *devices, "result")]
     for o in result.outcomes:
         verdict = f"FAILED at {o.failed_step}" if not o.ok else "gate FAILS" if o.gate_failures else \
             "unchanged" if o.unchanged else "done"
-        rows.append((o.variant.name, *(o.steps[s] for s in ("convert", "validate", "benchmark")), verdict))
+        rows.append((o.variant.name, *(o.steps.get(s, "—") for s in ("convert", "validate", "benchmark", *devices)),
+                     verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -415,6 +478,12 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="accuracy drift of every artifact of a variant vs. the float model")
     _add_variant_args(p)
     _add_validation_args(p)
+    p.add_argument("--host", default=None, help="also validate on this device over ssh (LIMIT default 1000 there)")
+    _add_ssh_args(p)
+    p.add_argument("--python", default=None, help="the device's python (default: the profile's, else python3)")
+    p.add_argument("--profile", default=None, help="device profile name or .toml path")
+    p.add_argument("--threads", type=int, default=None, help="runner threads (default: the profile's, else every core)")
+    p.add_argument("--runtime", default="auto", help="runner runtime on the device (default auto)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("cost", help="the paper's per-layer cost table (Mult-Adds, parameters)")
@@ -447,17 +516,15 @@ def parser() -> argparse.ArgumentParser:
     for name, func in (("bench", cmd_bench), ("bench-remote", cmd_bench_remote)):
         p = sub.add_parser(name, help=f"latency of every artifact of a variant ({name})")
         _add_variant_args(p)
-        p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--threads", type=_thread_counts, default=None,
+                       help="runner threads; several ('1 2 4') time each artifact at each count (a scaling table)")
         p.add_argument("--runtime", default="auto")
         p.add_argument("--profile", default=None, help="device profile name or .toml path")
         if name == "bench":
             p.add_argument("--runs", type=int, default=100)
         else:
             p.add_argument("--host", required=True, help="user@host of the device")
-            p.add_argument("--port", type=int, default=22)
-            p.add_argument("--identity", default=None, help="ssh private key")
-            p.add_argument("--known-hosts", default=None, help="known_hosts file to check the host key against")
-            p.add_argument("--no-host-key-check", action="store_true", help="do not check the device's host key")
+            _add_ssh_args(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("android", help="the variant's .tflite files with metadata + README for an app's assets/")
@@ -506,11 +573,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", default="process", help="process (this machine) | ray")
     p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
                    help="an existing Ray cluster (default $RAY_ADDRESS; none: a local Ray instance)")
+    p.add_argument("--ray-resources", default=None, help="Ray resources each job asks for, as JSON: "
+                   "'{\"node2\": 1}' sends the jobs to the nodes started with that custom resource")
     p.add_argument("--workers", default=None, help="parallel jobs (default: one per core)")
     p.add_argument("--threads", default=None, help="CPU threads per job (default 1; with --workers: cores/workers)")
     p.add_argument("--no-bench", action="store_true", help="skip the latency benchmarks")
-    p.add_argument("--bench-threads", default=None, help="runner threads (default: every core)")
+    p.add_argument("--bench-threads", default=None, help="runner threads (default: every core); several "
+                   "('1 2 4') time each artifact at each count")
     p.add_argument("--runs", default="100", help="timed runs per artifact (default 100)")
+    p.add_argument("--targets", default="local", help="where to benchmark: 'local', device profiles with a host "
+                   "(pi-emulator), ssh hosts or aliases, e.g. 'local pi-emulator' (default local)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 when an artifact fails its gate, too")
     p.set_defaults(func=cmd_sweep)

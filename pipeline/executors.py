@@ -10,8 +10,10 @@ write are the same. The sweep drives either through four calls: `submit`, `wait`
   that dies (a converter's segfault) breaks the pool; the jobs it took down are run again, each alone in
   a fresh process, so only the job that kills its process fails.
 - ray: `ray.init(address=RAY_ADDRESS or None)` — a local instance sized workers × threads CPUs, or the
-  cluster at RAY_ADDRESS, whose nodes need the project installed and OUT on a shared filesystem. A task
-  asks for `threads` CPUs; Ray runs as many at once as the cluster has CPUs for.
+  cluster at RAY_ADDRESS, whose nodes need the project installed (no shared filesystem: a job's input
+  files and calibration samples travel to its worker and the files it writes come back through Ray's
+  object store, see pipeline.ray_shipping). A task asks for `threads` CPUs (and `resources`, e.g. a
+  custom resource that only some nodes have); Ray runs as many at once as the cluster has CPUs for.
 """
 from __future__ import annotations
 
@@ -165,7 +167,7 @@ class ProcessExecutor:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, workers: int, threads: int, address: str | None = None):
+    def __init__(self, workers: int, threads: int, address: str | None = None, resources: dict | None = None):
         try:
             import ray
         except ImportError:
@@ -189,12 +191,16 @@ class RayExecutor:
         self.address = address or "local"
         env = {"TQDM_DISABLE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
         # No retries by Ray: the sweep runs a job whose worker died once more itself, as for processes.
-        self._remote = ray.remote(run_job).options(num_cpus=threads, max_retries=0,
-                                                   runtime_env={"env_vars": env})
+        from pipeline.ray_shipping import run_shipped
+
+        self._remote = ray.remote(run_shipped).options(num_cpus=threads, max_retries=0, resources=resources or {},
+                                                       runtime_env={"env_vars": env})
         log.info("ray: %s, %g CPUs, %d task(s) at a time", self.address, cpus, self.capacity)
 
     def submit(self, job: Job):
-        return self._remote.remote(job)
+        from pipeline.ray_shipping import pack
+
+        return self._remote.remote(*pack(job))
 
     def interrupt(self) -> None:
         """Ray cancels its tasks when it shuts down (close)."""
@@ -204,8 +210,10 @@ class RayExecutor:
         return done
 
     def result(self, handle, job: Job) -> JobResult:
+        from pipeline.ray_shipping import unpack
+
         try:
-            return self._ray.get(handle)
+            return unpack(job.recipe.export.out, self._ray.get(handle))
         except self._ray.exceptions.RayError as exc:  # the task's worker process died
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             return JobResult.failed(job, f"the Ray task failed: {first}", crashed=True)
@@ -215,10 +223,11 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-def make_executor(name: str, workers: int, threads: int, address: str | None = None):
-    """The executor `name` ("process" or "ray")."""
+def make_executor(name: str, workers: int, threads: int, address: str | None = None,
+                  resources: dict | None = None):
+    """The executor `name` ("process" or "ray"; `resources`: Ray resources every task asks for)."""
     if name == "process":
         return ProcessExecutor(workers, threads)
     if name == "ray":
-        return RayExecutor(workers, threads, address)
+        return RayExecutor(workers, threads, address, resources)
     raise PipelineError(f"expected EXECUTOR to be one of {', '.join(EXECUTORS)}, received EXECUTOR={name!r}")

@@ -41,6 +41,7 @@ class RecipeConfig:
     validation: ValidationConfig | None = None  # None: skip step 6
     bench_threads: int | None = None  # None: skip step 7
     report: bool = False  # step 8
+    calibration: CalibrationSet | None = None  # precomputed samples (a Ray worker gets them from the driver)
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,8 @@ def export_variant(cfg: RecipeConfig) -> RecipeResult:
     # A variant that cannot be built (a layer with zero channels) or cannot fit in memory fails before OUT is touched.
     check_before_work(variant, task, cfg.quant.num_samples if needs_calibration(cfg.export.formats) else None,
                       cfg.validation)
-    if cfg.quant.calib_dir not in (None, "", SYNTHETIC) and needs_calibration(cfg.export.formats):
+    if (cfg.quant.calib_dir not in (None, "", SYNTHETIC) and needs_calibration(cfg.export.formats)
+            and cfg.calibration is None):
         find_images(cfg.quant.calib_dir)  # a missing or empty CALIB fails now, not after the build
     created = not folder.exists()
     claim_output(out)
@@ -229,8 +231,8 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
                     folder / "cost.json")
 
     # 3. calibrate
-    calib = None
-    if needs_calibration(cfg.export.formats):
+    calib = cfg.calibration if needs_calibration(cfg.export.formats) else None
+    if needs_calibration(cfg.export.formats) and calib is None:
         calib = calibration_set(task, variant.resolution, *calibration_count_and_seed(task, cfg.quant),
                                 cfg.quant.calib_dir, arch=variant.arch, model=model,
                                 synthetic=SyntheticConfig(steps=cfg.quant.synthetic_steps))

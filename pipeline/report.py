@@ -1,7 +1,7 @@
 """Stage 8 — report: every variant under OUT in one Markdown page, one HTML page, one JSON summary, plots.
 
 Reads only the files the other stages leave in each variant folder (manifest.json, cost.json,
-validation.json, benchmark-<target>.json; any of the last three may be missing), OUT/sweep.json when a
+validation.json, benchmark-<target>.json, validation-<target>.json; any but the manifest may be missing), OUT/sweep.json when a
 sweep wrote the folder, and the reference checkpoint records (pipeline/checkpoints/<task>/*.json). A file
 that cannot be read is listed under "Problems" in the report instead of stopping it.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pipeline import report_checks as checks
 from pipeline.archs import alpha_text
+from pipeline import report_device, report_threads
 from pipeline.artifacts import write_json, write_text
 from pipeline.errors import PipelineError
 from pipeline.manifest import MANIFEST, manifest_problem
@@ -48,8 +49,9 @@ METRICS = (
     ("max |Δ|", "largest absolute difference of any output probability over all images."),
     ("gate", "the validation rule for the artifact's precision (fp32: agreement ≥ 99.9 %, fp16: ≥ 99.5 %, "
              "int8/dynamic: drop ≤ 1.0 point); \"info\" rows are shown for comparison and not enforced."),
-    ("p50 ms", "median latency of one inference (batch 1) on that target and thread count; "
-               "* marks a run the device reported as throttled."),
+    ("p50 ms", "median latency of one inference (batch 1) on that target and thread count, ± the half-width of "
+               "its 95 % bootstrap interval; * marks a run the device reported as throttled, † one during which "
+               "other processes used the CPU (still so after a cool-down and a repeat)."),
 )
 DIAGNOSIS_NOTE = ("rmse/scale: RMS error of the layer's int8 output divided by its quantization step; "
                   "{noise:.2f} (= 1/√12) is pure rounding noise, more means clipping or a poorly fitting range.")
@@ -135,7 +137,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
     folders = sorted(p.parent for p in Path(out_dir).glob("*/*/manifest.json"))
     if not folders:
         raise PipelineError(f"expected variant folders <task>/<variant>/manifest.json under {out_dir}, received none")
-    problems, variants, records, columns = [], [], [], {}
+    problems, variants, records, columns, device_targets = [], [], [], {}, []
     for folder in folders:
         damage = manifest_problem(folder / MANIFEST, expect=folder.name, required=("variant", "artifacts"))
         if damage:
@@ -144,7 +146,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
                             "the variant again to rebuild it (left out of this report)")
             continue
         manifest = _read(folder / MANIFEST, problems)
-        variant, rows = _variant_records(folder, manifest, problems, columns)
+        variant, rows = _variant_records(folder, manifest, problems, columns, device_targets)
         variants.append(variant)
         records.extend(rows)
     _label_columns(columns)
@@ -164,10 +166,12 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
         "latency_columns": [{k: v for k, v in c.items() if k != "_runtimes"} | {"runtimes": _runtimes(c)}
                             for c in sorted(columns.values(), key=_column_order)],
         "records": records,
+        "device_targets": sorted(device_targets),
         "checkpoints": _checkpoint_records(checkpoints, variants, problems),
         "problems": problems,
         "sweep": _read(Path(out_dir) / "sweep.json", problems),
     }
+    summary["thread_scaling"] = report_threads.scaling(records)
     summary["ship"] = ship_choices(summary)
     summary["pareto"] = pareto_fronts(summary)
     summary["fast_path_flags"] = speed_flags(summary)
@@ -188,7 +192,8 @@ def _read(path: Path, problems: list) -> dict | None:
         return None
 
 
-def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict) -> tuple[dict, list]:
+def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict,
+                     device_targets: list) -> tuple[dict, list]:
     info = manifest.get("variant", {})
     task, name = info.get("task") or folder.parent.name, info.get("name") or folder.name
     cost = _read(folder / "cost.json", problems) or {}
@@ -236,6 +241,7 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
             for file in stale:
                 problems.append(checks.problem(folder, file, f"{path.name} timed another file (stale, not shown); "
                                                              "run make bench"))
+    report_device.attach(folder, manifest, by_file, problems, device_targets)
     return variant, rows
 
 
@@ -308,7 +314,8 @@ def _add_latencies(doc: dict, path: Path, by_file: dict, columns: dict, variant:
             + (f" + {result['delegate']}" if result.get("delegate") else ""))
         thermal = result.get("thermal") or {}
         latency = {"runtime": result.get("runtime"), "p50_ms": p50, "p90_ms": result["latency_ms"].get("p90"),
-                   "throttled": bool(thermal.get("throttled"))}
+                   "throttled": bool(thermal.get("throttled")), "p50_ci95_ms": result.get("p50_ci95_ms"),
+                   "ci_half_width": result.get("ci_half_width"), "disturbed": bool(result.get("disturbed"))}
         row["_latency_all"].append((key, latency))
         best = row["_latency"].get(key)
         if best is None or p50 < best["p50_ms"]:  # two runtimes in one run: the table shows the faster

@@ -20,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLoca
 
 from pipeline.artifacts import write_bytes
 from pipeline.report import MULT_ADDS_FRONT, arch_title
+from pipeline.report_threads import scaling_figure
 
 COLORS = {"TFLite fp32": "#1f77b4", "TFLite fp16": "#ff7f0e", "TFLite dynamic range": "#2ca02c",
           "TFLite int8": "#d62728", "TFLite int8 per-tensor": "#9467bd", "TFLite int8 selective": "#8c564b",
@@ -38,7 +39,8 @@ def write_plots(summary: dict, plots_dir: Path) -> dict[str, Path]:
     """Draw every plot the data allows; returns {name: path} in report order."""
     plots = {}
     for name, draw in (("accuracy_vs_mult_adds", accuracy_vs_mult_adds), ("accuracy_vs_latency", accuracy_vs_latency),
-                       ("size_per_format", size_per_format), ("checkpoint_resolution", checkpoint_resolution)):
+                       ("size_per_format", size_per_format), ("checkpoint_resolution", checkpoint_resolution),
+                       ("thread_scaling", scaling_figure)):
         fig = draw(summary)
         if fig is not None:
             buf = io.BytesIO()

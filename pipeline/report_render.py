@@ -11,6 +11,8 @@ import re
 
 from pipeline.report import DASH, DIAGNOSIS_NOTE, METRICS, PRECISION_LABEL
 from pipeline.report_fastpath import fast_path_blocks, flag_sentence
+from pipeline.report_device import device_blocks, device_cell
+from pipeline.report_threads import scaling_blocks
 from pipeline.report_grid import FEW, SORT_CSS, SORT_JS, flat_table, pareto_blocks, ship_table, sweep_blocks
 
 # The page is built once as blocks — ("h2", text), ("p", text), ("meta", text), ("status", text, bad),
@@ -50,6 +52,13 @@ def _gate_text(r: dict) -> str:
     return verdict
 
 
+def _ci_marks(r: dict, column: str, p50) -> str:
+    """' ±1.2%' (the p50's 95 % interval) and '†' (other processes used the CPU) for the entry shown."""
+    shown = next((x for x in r["latency"] if x["column"] == column and x["p50_ms"] == p50), None) or {}
+    width = shown.get("ci_half_width")
+    return (f" ±{100 * width:.1f}%" if width is not None else "") + ("†" if shown.get("disturbed") else "")
+
+
 def _rows_of(summary: dict, v: dict) -> list:
     return [r for r in summary["records"] if (r["task"], r["variant"]) == (v["task"], v["variant"])]
 
@@ -58,7 +67,8 @@ def artifact_table(summary: dict, task: str) -> tuple[list[str], list]:
     """One task's table: a group row per variant, then one row per artifact (Keras float first)."""
     columns = [c["column"] for c in summary["latency_columns"]]
     header = ["artifact", "size MB", "Mult-Adds M", "params M", "top-1 %", "top-5 %", "drop pts", "agreement %",
-              "KL", "SQNR dB", "max |Δ|", "gate", *(f"p50 ms {c}" for c in columns)]
+              "KL", "SQNR dB", "max |Δ|", "gate", *(f"p50 ms {c}" for c in columns),
+              *(f"device top-1 % {t}" for t in summary.get("device_targets", []))]
     rows = []
     for v in (v for v in summary["variants"] if v["task"] == task):
         rows.append({"group": f"{v['variant']} ({v['label']})"
@@ -71,7 +81,9 @@ def artifact_table(summary: dict, task: str) -> tuple[list[str], list]:
             for c in columns:
                 p50 = r["latency_p50_ms"].get(c)
                 throttled = any(x["throttled"] for x in r["latency"] if x["column"] == c)
-                cells.append(_num(p50, ".3f" if p50 is None or p50 < 10 else ".1f") + ("*" if throttled else ""))
+                cells.append(_num(p50, ".3f" if p50 is None or p50 < 10 else ".1f") + ("*" if throttled else "")
+                             + _ci_marks(r, c, p50))
+            cells += [device_cell(r, t) for t in summary.get("device_targets", [])]
             failing = r["gate_passed"] is False and r["gate_enforced"]
             rows.append({"cells": cells, "title": r["file"], "cls": "ref" if r["reference"] else "bad" if failing else ""})
     return header, rows
@@ -234,9 +246,11 @@ def document(summary: dict, plots: dict) -> list[tuple]:
                  "; ".join(f"{fmt}: {', '.join(names)}" for fmt, names in c["runtimes"].items()),
                  ", ".join(c["variants"])] for c in summary["latency_columns"]]
         blocks += [("h2", "Benchmark targets"), ("table", header, rows)]
-    shown = {"checkpoint_resolution"} | ({"accuracy_vs_mult_adds", "accuracy_vs_latency"} if front else set())
+    blocks += scaling_blocks(summary, plots)
+    shown = {"checkpoint_resolution", "thread_scaling"} | ({"accuracy_vs_mult_adds", "accuracy_vs_latency"} if front else set())
     if set(plots) - shown:
         blocks += [("h2", "Plots"), *(("figure", PLOT_CAPTIONS.get(k, k), p) for k, p in plots.items() if k not in shown)]
+    blocks += device_blocks(summary)
     for v in summary["variants"]:
         blocks += diagnosis_blocks(summary, v)
         blocks += budget_blocks(v)

@@ -35,6 +35,7 @@ from pipeline.executors import BUSY, busy_cores, make_executor, usable_cores
 from pipeline.recipe import RecipeConfig, ensure_writable, needs_calibration, variant_dir
 from pipeline.sweep_grid import PAPER_RESOLUTIONS, SweepConfig, default_resolutions, grid, parse_values
 from pipeline.sweep_jobs import LOG, Job, JobResult
+from pipeline.sweep_targets import STATE_LOCK, benchmark_targets, parse_targets
 from pipeline.sweep_state import (Planner, bench_files, manifest_files, reusable_validation, stale_formats,
                                   validation_reason)
 from pipeline.validate import VALIDATION
@@ -227,7 +228,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
         # 2. convert + validate, in parallel
         t0 = time.perf_counter()
         if plan.jobs:
-            executor = make_executor(cfg.executor, workers, threads, cfg.ray_address)
+            executor = make_executor(cfg.executor, workers, threads, cfg.ray_address, cfg.ray_resources)
             workers = executor.workers
             log.info("%d job(s) on %s: %d worker(s) × %d thread(s)", len(plan.jobs), executor.name, workers, threads)
             try:
@@ -241,7 +242,11 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
         # 3. benchmark, one variant at a time
         t0 = time.perf_counter()
         if cfg.bench:
-            busy = _benchmark_all(cfg, outcomes, states, plan.bench_key, bar)
+            def local():
+                nonlocal busy
+                busy = _benchmark_all(cfg, outcomes, states, plan.bench_key, bar)
+
+            benchmark_targets(parse_targets(cfg.targets), cfg, outcomes, states, local)
         phases["benchmark"] = time.perf_counter() - t0
 
     # 4. record and report
@@ -380,9 +385,10 @@ def _benchmark_all(cfg: SweepConfig, outcomes: dict, states: dict, key: dict, ba
             outcome.fail("benchmark", str(exc))
             bar.update(1)
             continue
-        state = states[outcome.variant.name]
-        state["benchmark"] = {**key, "file_sha256": sha256_file(path), "files": manifest_files(outcome.folder)}
-        state_.write_state(outcome.folder, state)
+        with STATE_LOCK:  # the device targets' threads update the same file
+            state = states[outcome.variant.name]
+            state["benchmark"] = {**key, "file_sha256": sha256_file(path), "files": manifest_files(outcome.folder)}
+            state_.write_state(outcome.folder, state)
         outcome.steps["benchmark"] = f"{len(files)} timed ({time.perf_counter() - t0:.0f} s)"
         log.info("%s: benchmarked %d artifact(s) (%s)", outcome.variant.name, len(files), reason)
         bar.update(1)
@@ -417,7 +423,8 @@ def _write_record(cfg: SweepConfig, outcomes, busy: float | None) -> Path:
         old = {}
     outcomes = list(outcomes)
     bench = dict(old.get("benchmark") or {})
-    bench.update({"enabled": cfg.bench, "target": "local", "threads": cfg.bench_threads, "runs": cfg.bench_runs,
+    bench.update({"enabled": cfg.bench, "target": "local", "targets": list(cfg.targets), "threads": cfg.bench_threads,
+                  "runs": cfg.bench_runs,
                   "serial": True, "note": BENCH_NOTE, "cores": usable_cores()})
     if busy is not None:  # measured by the last run that timed anything
         bench["busy_cores_before"], bench["inflated"] = busy, busy > BUSY

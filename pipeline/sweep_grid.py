@@ -33,12 +33,14 @@ class SweepConfig:
     opset: int = 17
     validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=1000))
     bench: bool = True
-    bench_threads: int | None = None  # None: the runner's default, every core
+    bench_threads: int | tuple[int, ...] | None = None  # None: the runner's default, every core; a tuple: each
     bench_runs: int = 100
     executor: str = "process"
     workers: int | None = None  # None: one per core, at most one per job
     threads: int | None = None  # per worker; None: cores // workers (1 for a grid: measured, README "Sweeps")
     ray_address: str | None = None
+    ray_resources: dict | None = None  # Ray resources each job asks for, e.g. {"gpu-node": 1}
+    targets: tuple[str, ...] = ("local",)  # where to benchmark: local, a profile with a host, a host (sweep_targets)
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
@@ -47,7 +49,16 @@ class SweepConfig:
             raise PipelineError(f"expected FORMATS among {' '.join(FORMATS)}, received {' '.join(bad) or 'none'}")
         if self.executor not in EXECUTORS:
             raise PipelineError(f"expected EXECUTOR to be one of {', '.join(EXECUTORS)}, received EXECUTOR={self.executor!r}")
-        for name in ("workers", "threads", "bench_threads"):
+        from targets.plan import check_threads
+
+        check_threads(self.bench_threads)
+        from targets.named import parse_targets
+
+        object.__setattr__(self, "targets", tuple(self.targets))
+        if not self.targets:
+            raise PipelineError("expected TARGETS to name at least one target (local, a profile, a host), received none")
+        parse_targets(self.targets)
+        for name in ("workers", "threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise PipelineError(f"expected {name.upper()} >= 1, received {name.upper()}={value!r}")

@@ -99,8 +99,8 @@ def run_job(job: Job) -> JobResult:
     with _job_output(folder / LOG, append=job.step != "convert") as warnings:
         try:
             limit_threads(job.threads)
-            log.info("%s %s (attempt %d, %d thread(s), host %s)", job.step, job.variant, job.attempt, job.threads,
-                     socket.gethostname())
+            log.info("%s %s (attempt %d, %d thread(s), host %s, cwd %s)", job.step, job.variant, job.attempt,
+                     job.threads, socket.gethostname(), os.getcwd())
             if job.step == "convert":
                 result = _convert(job, folder)
             else:

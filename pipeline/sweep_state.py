@@ -240,13 +240,15 @@ def reusable_validation(folder: Path, new: dict, state: dict) -> dict | None:
     return json.loads(path.read_text())
 
 
-def bench_files(folder: Path, new: dict, state: dict) -> tuple[list[str], str | None]:
-    """The artifacts to time again and why (none: the benchmark is current)."""
+def bench_files(folder: Path, new: dict, state: dict, entry: str = "benchmark",
+                file: str = BENCHMARK) -> tuple[list[str], str | None]:
+    """The artifacts to time again and why (none: the benchmark is current); `entry` and `file` name another
+    target's state entry and benchmark file (pipeline.sweep_targets)."""
     files = manifest_files(folder)
-    old, path = state.get("benchmark"), folder / BENCHMARK
+    old, path = state.get(entry), folder / file
     reason = why(new, old)
     if reason is None and (not path.is_file() or sha256_file(path) != old.get("file_sha256")):
-        reason = f"{BENCHMARK} changed or missing"
+        reason = f"{file} changed or missing"
     if reason:
         return sorted(files), reason
     changed = sorted(f for f, sha in files.items() if old.get("files", {}).get(f) != sha)

@@ -1,11 +1,10 @@
 """Benchmark every artifact of a variant on this machine with the standalone runner."""
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pipeline.artifacts import write_json
@@ -16,13 +15,14 @@ from targets.profiles import load_profile
 log = logging.getLogger(__name__)
 
 
-def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str = "auto", runs: int = 100,
+def bench_local(variant_dir: Path, *, threads: int | Sequence[int] | None = None, runtime: str = "auto", runs: int = 100,
                 min_seconds: float = 0.0, profile: str | None = None, only: Collection[str] | None = None) -> Path:
     """Run benchmarks/runner.py (with this python) on the variant's .tflite and .onnx files.
 
     Args:
       variant_dir: the variant folder (e.g. artifacts/fashion-mnist/mobilenet_0.25_64).
-      threads: runner threads; None = the profile's, else the runner's default (every core).
+      threads: runner threads; None = the profile's, else the runner's default (every core); a sequence
+        (THREADS="1 2 4") times every artifact at each count: one result per artifact and count.
       runtime: "auto" (per format, the profile's preference among what is installed) or a runner
         runtime (litert, litert-interpreter, litert-compiled, tflite-runtime, onnxruntime), which then
         runs only the artifacts of its format.
@@ -54,12 +54,14 @@ def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str =
     info = plan.PythonInfo.from_json(_run([sys.executable, "-c", plan.PROBE], "the python probe"), "this machine")
     runs_planned = plan.plan_runs(artifacts, info, runtime=runtime, preference=preference, python=sys.executable)
     reports = []
-    for run in runs_planned:
-        log.info("benchmarking %d artifact(s) with %s on this machine", len(run.models), run.runtime)
-        argv = plan.runner_argv([str(m) for m in run.models], run.runtime, threads=threads, warmup=warmup,
-                                runs=runs, min_seconds=min_seconds)
-        reports.append(plan.parse_report(_run([sys.executable, str(plan.RUNNER), *argv], f"the runner ({run.runtime})"),
-                                         "this machine"))
+    for count in plan.thread_counts(threads):
+        for run in runs_planned:
+            log.info("benchmarking %d artifact(s) with %s on this machine%s", len(run.models), run.runtime,
+                     f", {count} thread(s)" if count else "")
+            argv = plan.runner_argv([str(m) for m in run.models], run.runtime, threads=count, warmup=warmup,
+                                    runs=runs, min_seconds=min_seconds)
+            reports.append(plan.parse_report(_run([sys.executable, str(plan.RUNNER), *argv],
+                                                  f"the runner ({run.runtime})"), "this machine"))
     extra = {"profile": prof.name} if prof else {}
     merged = plan.merge_reports(reports, "local", folder=variant_dir, **extra)
     if only is not None:
@@ -71,15 +73,7 @@ def bench_local(variant_dir: Path, *, threads: int | None = None, runtime: str =
 
 def _kept_results(variant_dir: Path, artifacts: list[Path], only: Collection[str] | None) -> list[dict]:
     """With `only`: the earlier results of the artifacts that are not re-measured and still exist."""
-    previous = variant_dir / "benchmark-local.json"
-    if only is None or not previous.is_file():
-        return []
-    try:
-        results = json.loads(previous.read_text()).get("results", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    present = {a.name for a in artifacts} - set(only)
-    return [r for r in results if isinstance(r, dict) and r.get("model") in present]
+    return plan.kept_results(variant_dir / "benchmark-local.json", artifacts, only)
 
 
 def _run(argv: list[str], what: str) -> str:

@@ -217,6 +217,32 @@ def merge_reports(reports: list[dict], target: str, folder: Path | None = None, 
     return {"target": target, **extra, "host": reports[0]["host"], "results": results}
 
 
-def check_threads(threads: int | None) -> None:
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise PipelineError(f"expected threads >= 1, received {threads!r}")
+def kept_results(previous: Path, artifacts: list[Path], only) -> list[dict]:
+    """With `only`: the earlier results in `previous` (a benchmark JSON) of the artifacts that are not measured
+    again and still exist."""
+    if only is None or not Path(previous).is_file():
+        return []
+    try:
+        results = json.loads(Path(previous).read_text()).get("results", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    present = {a.name for a in artifacts} - set(only)
+    return [r for r in results if isinstance(r, dict) and r.get("model") in present]
+
+
+def check_threads(threads) -> None:
+    """None, a whole number >= 1, or (THREADS="1 2 4": threads as an axis) a non-empty sequence of them."""
+    for t in thread_counts(threads):
+        if t is not None and (not isinstance(t, int) or isinstance(t, bool) or t < 1):
+            raise PipelineError(f"expected threads >= 1, received {threads!r}")
+
+
+def thread_counts(threads) -> list:
+    """The thread counts to time: [None] (the runner's default) for None, [n] for n, else the sequence's
+    distinct values in their order."""
+    if threads is None or isinstance(threads, (int, bool)) or not hasattr(threads, "__iter__"):
+        return [threads]
+    counts = list(dict.fromkeys(threads))
+    if not counts:
+        raise PipelineError(f"expected at least one thread count, received {threads!r}")
+    return counts

@@ -8,6 +8,8 @@
     warmup = 10                            # optional
     runs = 100                             # optional
     notes = "..."
+    host = "pi@raspberrypi.local"          # optional: the device itself, so that `make sweep TARGETS="<name>"`
+    port = 22                              #   reaches it (port, identity, known_hosts optional too)
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from pipeline.errors import PipelineError
 from targets.plan import DEFAULT_PREFERENCE, RUNTIME_FORMAT
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
-_KEYS = {"description", "arch", "python", "threads", "runtimes", "warmup", "runs", "notes"}
+_KEYS = {"description", "arch", "python", "threads", "runtimes", "warmup", "runs", "notes", "host", "port", "identity",
+         "known_hosts"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class DeviceProfile:
     warmup: int = 10
     runs: int = 100
     notes: str = ""
+    host: str | None = None  # a profile that names its device is a sweep target (TARGETS="<profile>")
+    port: int | None = None
+    identity: str | None = None
+    known_hosts: str | None = None
 
     def __post_init__(self):
         for key in ("threads", "warmup", "runs"):

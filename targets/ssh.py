@@ -21,6 +21,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pipeline.artifacts import write_bytes, write_json
@@ -38,22 +39,28 @@ _CLEANUP_TIMEOUT_S = 30
 class Ssh:
     """ssh to one device with fixed options; turns ssh's own failures into one-line PipelineErrors."""
 
-    def __init__(self, host: str, *, port: int = 22, identity: str | None = None, strict_host_keys: bool = True,
-                 known_hosts: str | None = None, connect_timeout_s: float = 10):
+    def __init__(self, host: str, *, port: int | None = None, identity: str | None = None, strict_host_keys: bool = True,
+                 known_hosts: str | None = None, connect_timeout_s: float = 10, ssh_config: str | None = None):
+        """port None: ssh's own choice (an ~/.ssh/config alias's Port, else 22), as for a plain `ssh host`;
+        ssh_config: a config file used instead of ~/.ssh/config (ssh -F)."""
         if not isinstance(host, str) or not _HOST.match(host):
             raise PipelineError(f"expected HOST as host or user@host, received {host!r}")
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
             raise PipelineError(f"expected PORT between 1 and 65535, received {port!r}")
         if identity is not None and not Path(identity).expanduser().is_file():
             raise PipelineError(f"expected IDENTITY to be a private key file, received {identity!r} (no such file)")
         if known_hosts is not None and not Path(known_hosts).expanduser().is_file():
             raise PipelineError(f"expected KNOWN_HOSTS to be a known_hosts file, received {known_hosts!r} (no such file)")
+        if ssh_config is not None and not Path(ssh_config).expanduser().is_file():
+            raise PipelineError(f"expected SSH_CONFIG to be an ssh config file, received {ssh_config!r} (no such file)")
         if shutil.which("ssh") is None:
             raise PipelineError("expected the OpenSSH client on this machine, received no `ssh` command; "
                                 "fix: apt-get install openssh-client")
         self.host, self.port, self.identity, self.known_hosts = host, port, identity, known_hosts
-        self.where = host if port == 22 else f"{host}:{port}"
-        self.options = ["-T", "-p", str(port), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(connect_timeout_s))}",
+        self.where = host if port in (None, 22) else f"{host}:{port}"
+        self.options = ["-F", str(Path(ssh_config).expanduser())] if ssh_config is not None else []
+        # -p only when asked: it would override the Port of an ~/.ssh/config alias.
+        self.options += ["-T", *(["-p", str(port)] if port is not None else []), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(connect_timeout_s))}",
                         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR"]
         if identity is not None:
             # Only this key: an agent or ~/.ssh/id_* must not make a wrong IDENTITY look right.
@@ -98,7 +105,7 @@ class Ssh:
             if "host key is known" in text or "host key verification failed" in text:
                 return PipelineError(
                     f"expected a known host key for {self.where} in {self.known_hosts or '~/.ssh/known_hosts'}, "
-                    f"received an unknown host; fix: ssh-keyscan -p {self.port} {self.host.split('@')[-1]} "
+                    f"received an unknown host; fix: ssh-keyscan{f' -p {self.port}' if self.port else ''} {self.host.split('@')[-1]} "
                     f">> ~/.ssh/known_hosts (after checking its fingerprint), or pass known_hosts")
             if "permission denied" in text or "too many authentication failures" in text:
                 key = self.identity or "your default ssh keys"
@@ -118,24 +125,28 @@ class Ssh:
 
     def _key_name(self) -> str:
         name = self.host.split("@")[-1]
-        return name if self.port == 22 else f"[{name}]:{self.port}"
+        return name if self.port in (None, 22) else f"[{name}]:{self.port}"
 
 
-def bench_remote(variant_dir: Path, host: str, *, port: int = 22, threads: int | None = None, runtime: str = "auto",
+def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threads: int | Sequence[int] | None = None, runtime: str = "auto",
                  profile: str | None = None, identity: str | None = None, strict_host_keys: bool = True,
                  known_hosts: str | None = None, timeout_s: float = 600, python: str | None = None,
-                 dump_outputs: Path | None = None) -> Path:
+                 dump_outputs: Path | None = None, ssh_config: str | None = None,
+                 only: Collection[str] | None = None) -> Path:
     """Run benchmarks/runner.py on `host` over ssh for every .tflite/.onnx artifact of `variant_dir`.
 
     Args:
-      host: `host` or `user@host` (an ~/.ssh/config alias works too).
-      threads, runtime, python: default to the profile's (else the runner's default, "auto", "python3").
+      host: `host` or `user@host` (an ~/.ssh/config alias works too; port None keeps the alias's Port).
+      threads, runtime, python: default to the profile's (else the runner's default, "auto", "python3");
+        a sequence of thread counts times every artifact at each.
         runtime="auto" picks per format the profile's preferred runtime that is installed on the device.
       profile: a device profile name (raspberry-pi-4, ...) or a .toml path.
       identity: private key file; known_hosts: file the host key is checked against (default
         ~/.ssh/known_hosts); strict_host_keys=False skips the check (logged as a warning).
       timeout_s: for the whole benchmark; the remote folder is removed even after a timeout.
       dump_outputs: a local folder for the runner's seeded inputs and outputs (<model>.input/.output.npy).
+      only: file names to measure; the other artifacts keep their results from the existing file (the sweep
+        re-measures only what changed). None: every artifact.
     Returns: variant_dir/benchmark-ssh-<host>.json.
     Raises: PipelineError with one line naming the cause: unreachable host, refused key, host key,
       timeout, or a missing numpy/runtime (with the pip command that installs it).
@@ -150,10 +161,16 @@ def bench_remote(variant_dir: Path, host: str, *, port: int = 22, threads: int |
     preference = prof.runtimes if prof else plan.DEFAULT_PREFERENCE
     warmup, runs = (prof.warmup, prof.runs) if prof else (10, 100)
     artifacts = plan.artifacts_of(variant_dir)
+    target = target_name(host)
+    kept = plan.kept_results(variant_dir / f"benchmark-{target}.json", artifacts, only)
+    if only is not None:
+        artifacts = [a for a in artifacts if a.name in set(only)]
+        if not artifacts:
+            raise PipelineError(f"expected {', '.join(sorted(only)) or 'a file'} in {variant_dir}, received no such artifact")
     if not plan.RUNNER.is_file():
         raise PipelineError(f"expected the runner at {plan.RUNNER}, received no such file")
     ssh = Ssh(host, port=port, identity=identity, strict_host_keys=strict_host_keys, known_hosts=known_hosts,
-              connect_timeout_s=min(10.0, timeout_s))
+              connect_timeout_s=min(10.0, timeout_s), ssh_config=ssh_config)
     deadline = time.monotonic() + timeout_s
 
     def remaining() -> float:
@@ -166,23 +183,13 @@ def bench_remote(variant_dir: Path, host: str, *, port: int = 22, threads: int |
     py = _remote_path(python)
 
     # 1. probe
-    proc = ssh.run_unchecked([*py, "-c", plan.PROBE], "the python probe", timeout_s=remaining())
-    if proc.returncode == 127:
-        raise PipelineError(f"expected {python} on {ssh.where}, received no such command; fix: install python3 "
-                            f"there (sudo apt install python3) or pass the device's python")
-    if proc.returncode != 0:
-        raise ssh.failure(proc.returncode, proc.stderr.decode(errors="replace"), "the python probe")
-    out = proc.stdout
-    info = plan.PythonInfo.from_json(out.decode(errors="replace"), ssh.where)
+    info = probe_device(ssh, python, remaining())
     if prof and prof.arch and info.machine != prof.arch:
         log.warning("profile %s expects %s, %s reports %s", prof.name, prof.arch, ssh.where, info.machine)
     runs_planned = plan.plan_runs(artifacts, info, runtime=runtime, preference=preference, where=ssh.where,
                                   python=python)
     # 2. remote folder
-    remote_dir = ssh.run(["mktemp", "-d", "-t", "mobilenet-edge.XXXXXX"], "mktemp -d", timeout_s=remaining())
-    remote_dir = remote_dir.decode().strip()
-    if not _REMOTE_DIR.match(remote_dir):
-        raise PipelineError(f"expected an absolute folder from mktemp -d on {ssh.where}, received {remote_dir!r}")
+    remote_dir = remote_folder(ssh, remaining())
     try:
         # 3. copy
         with tempfile.TemporaryFile() as bundle:
@@ -194,10 +201,10 @@ def bench_remote(variant_dir: Path, host: str, *, port: int = 22, threads: int |
         # 4. run
         reports = []
         dump_dir = f"{remote_dir}/outputs" if dump_outputs is not None else None
-        for run in runs_planned:
+        for count, run in ((c, r) for c in plan.thread_counts(threads) for r in runs_planned):
             log.info("benchmarking %d artifact(s) with %s on %s", len(run.models), run.runtime, ssh.where)
             argv = [*py, f"{remote_dir}/runner.py", *plan.runner_argv(
-                [f"{remote_dir}/{m.name}" for m in run.models], run.runtime, threads=threads, warmup=warmup,
+                [f"{remote_dir}/{m.name}" for m in run.models], run.runtime, threads=count, warmup=warmup,
                 runs=runs, dump_outputs=dump_dir)]
             left = remaining()
             out = ssh.run(_with_timeout(argv, left), f"the runner ({run.runtime})", timeout_s=left + 10)
@@ -208,16 +215,47 @@ def bench_remote(variant_dir: Path, host: str, *, port: int = 22, threads: int |
             _untar_npy(out, Path(dump_outputs))
     finally:
         # 6. cleanup, whatever happened above
-        try:
-            ssh.run(["rm", "-rf", "--", remote_dir], "removing the remote folder", timeout_s=_CLEANUP_TIMEOUT_S)
-        except PipelineError as exc:
-            log.warning("could not remove %s on %s: %s", remote_dir, ssh.where, exc)
+        remove_remote_folder(ssh, remote_dir)
 
-    target = "ssh-" + re.sub(r"[^A-Za-z0-9._-]", "_", host.split("@")[-1])
     device = {"host": host, "port": port, "python": python, "profile": prof.name if prof else None}
-    path = write_json(variant_dir / f"benchmark-{target}.json", plan.merge_reports(reports, target, folder=variant_dir, device=device))
+    merged = plan.merge_reports(reports, target, folder=variant_dir, device=device)
+    if only is not None:
+        merged["results"] = sorted(kept + merged["results"], key=lambda r: r["model"])
+    path = write_json(variant_dir / f"benchmark-{target}.json", merged)
     log.info("wrote %s", path)
     return path
+
+
+def probe_device(ssh: Ssh, python: str, timeout_s: float) -> plan.PythonInfo:
+    """What `python` on the device has: numpy and the runtimes (PipelineError when python itself is missing)."""
+    proc = ssh.run_unchecked([*_remote_path(python), "-c", plan.PROBE], "the python probe", timeout_s=timeout_s)
+    if proc.returncode == 127:
+        raise PipelineError(f"expected {python} on {ssh.where}, received no such command; fix: install python3 "
+                            f"there (sudo apt install python3) or pass the device's python")
+    if proc.returncode != 0:
+        raise ssh.failure(proc.returncode, proc.stderr.decode(errors="replace"), "the python probe")
+    return plan.PythonInfo.from_json(proc.stdout.decode(errors="replace"), ssh.where)
+
+
+def remote_folder(ssh: Ssh, timeout_s: float) -> str:
+    """A fresh folder on the device (mktemp -d); the caller removes it with remove_remote_folder."""
+    remote_dir = ssh.run(["mktemp", "-d", "-t", "mobilenet-edge.XXXXXX"], "mktemp -d", timeout_s=timeout_s)
+    remote_dir = remote_dir.decode().strip()
+    if not _REMOTE_DIR.match(remote_dir):
+        raise PipelineError(f"expected an absolute folder from mktemp -d on {ssh.where}, received {remote_dir!r}")
+    return remote_dir
+
+
+def remove_remote_folder(ssh: Ssh, remote_dir: str) -> None:
+    try:
+        ssh.run(["rm", "-rf", "--", remote_dir], "removing the remote folder", timeout_s=_CLEANUP_TIMEOUT_S)
+    except PipelineError as exc:
+        log.warning("could not remove %s on %s: %s", remote_dir, ssh.where, exc)
+
+
+def target_name(host: str) -> str:
+    """`ssh-<host>` as file names use it: benchmark-ssh-127.0.0.1.json, validation-ssh-pi.json."""
+    return "ssh-" + re.sub(r"[^A-Za-z0-9._-]", "_", host.split("@")[-1])
 
 
 def _remote_path(python: str) -> list[str]:

@@ -17,6 +17,7 @@ from conftest import ROOT, error_line
 RUNNER = ROOT / "benchmarks" / "runner.py"
 RESULT_KEYS = {"model", "bytes", "runtime", "runtime_version", "threads", "delegate", "fast_path", "input_dtype", "init_ms",
                "first_inference_ms", "runs", "latency_ms", "peak_rss_mb", "thermal"}
+RESULT_KEYS |= {"p50_ci95_ms", "ci_half_width", "stop", "disturbed", "attempts"}  # the p50's interval, why timing stopped
 HOST_KEYS = {"machine", "cpu", "cores", "os", "python", "numpy", "runtimes", "governor", "throttled"}
 LATENCY_KEYS = {"p50", "p90", "p99", "mean", "std", "min", "max"}
 
@@ -79,7 +80,7 @@ def test_stdout_is_one_json_document_in_the_benchmark_shape(models, report):
     for key, path in models.items():
         r = by_model[path.name]
         assert set(r) == RESULT_KEYS
-        assert r["bytes"] == path.stat().st_size and r["threads"] == 1 and r["runs"] == 5
+        assert r["bytes"] == path.stat().st_size and r["threads"] == 1 and r["runs"] >= 5  # at least: then until the p50 is tight
         assert set(r["latency_ms"]) == LATENCY_KEYS
         lat = r["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
@@ -133,7 +134,7 @@ def test_every_installed_runtime_gives_results(models, runtime, kinds, module):
     assert [r["model"] for r in results] == [models[k].name for k in kinds]
     for r in results:
         assert r["runtime"] in (("litert-compiled", "litert-interpreter") if runtime == "litert" else (runtime,))
-        assert r["runs"] == 3 and r["latency_ms"]["p50"] > 0
+        assert r["runs"] >= 3 and r["latency_ms"]["p50"] > 0
 
 
 def test_dump_outputs_are_the_models_outputs_on_a_realistic_input(models, report):
