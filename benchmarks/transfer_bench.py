@@ -4,7 +4,7 @@
     python benchmarks/transfer_bench.py              # makes the task, trains both ways, writes the record
     python benchmarks/transfer_bench.py --readme     # only rewrites README.md's table from the record
 
-The task (benchmarks/photo_task.py): 4 Fashion-MNIST classes x 200 JPEG "photos" (112 px, coloured garments
+The task (benchmarks/photo_task.py): 3 Fashion-MNIST classes x 200 JPEG "photos" (112 px, coloured garments
 on tinted backdrops, from the test split the reference checkpoints never trained on), made deterministically.
 Both runs train MobileNet V1 alpha 0.25 at 64 px with the same settings (pipeline.train.small_data) and the
 same number of epochs: one from the committed Fashion-MNIST checkpoint (its 10-class head replaced, the

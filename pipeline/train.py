@@ -82,7 +82,7 @@ def small_data(task: Task, init: str, **overrides) -> dict:
     """TrainConfig settings for a user's folder of photos (see pipeline.finetune); {} for the reference tasks."""
     if task.kind != "folder":
         return overrides
-    return {"augment": "photo", "balanced": True, "patience": 5, "batch_size": 32, "learning_rate": 5e-3,
+    return {"augment": "photo", "balanced": True, "patience": 5, "batch_size": 16, "learning_rate": 5e-3,
             "fine_tune_lr": 1e-3, "head_epochs": 4 if init != "random" else 0, **overrides}
 
 
@@ -183,7 +183,9 @@ def train(variant: Variant, task: Task, cfg: TrainConfig, out_dir: Path) -> Trai
     ds = ds.prefetch(tf.data.AUTOTUNE)
     steps_per_epoch = max(1, n // cfg.batch_size)
     validation = None
-    if task.kind == "folder" and cfg.patience:
+    if task.kind == "folder" and cfg.patience and not data_check.split["val"]["images"]:
+        log.warning("data: no image in the val split, so no early stopping (see calibration.tasks.SPLIT_RULE)")
+    elif task.kind == "folder" and cfg.patience:
         val = task.labeled_images("val", variant.resolution)
         validation = (pre[variant.resolution].normalize(val.pixels), val.labels)
     rng = np.random.default_rng(cfg.seed)

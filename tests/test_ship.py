@@ -82,6 +82,17 @@ def test_random_weights_are_never_shipped(tmp_path):
         android_from_task(AndroidTaskConfig(Variant(0.25, 32, str(tmp_path / "photos"), "random"), out=tmp_path))
 
 
+def test_cli_refuses_random_weights_in_one_line(tmp_path):
+    from conftest import error_line, run_cli
+
+    for cls in ("a", "b"):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+    proc = run_cli("android", "--task", tmp_path / "photos", "--weights", "random", "--alpha", "0.25", "--res", "32",
+                   "--out", tmp_path / "out")
+    assert proc.returncode == 2
+    assert error_line(proc).startswith("error: expected trained weights to ship, received WEIGHTS=random")
+
+
 @pytest.fixture(scope="session")
 def photos_to_android(tmp_path_factory):
     """`make android TASK=<folder>` on 3 classes x 30 tiny photos: trains (1 + 1 epochs), exports, ships."""

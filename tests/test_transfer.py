@@ -133,3 +133,12 @@ def test_a_clean_folder_has_no_problem_and_its_split_is_recorded(tmp_path):
     before = check.content_sha256
     _image(root / "a" / "000.png", 10, side=64)  # one file's content changed
     assert check_folder(root, 64).content_sha256 != before
+
+
+def test_readme_transfer_table_is_generated_from_the_record():
+    from benchmarks.transfer_bench import BLOCK, README, RECORD, replace_block, table
+
+    record = json.loads(RECORD.read_text())
+    text = README.read_text()
+    assert f"<!-- begin:{BLOCK} -->" in text and replace_block(text, BLOCK, table(record)) == text
+    assert [r["init"] for r in record["runs"]] == ["reference", "random"]
