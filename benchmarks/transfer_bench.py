@@ -48,7 +48,7 @@ def run(task_dir: Path, init: str, out: Path) -> dict:
     busy = busy_cores()
     start, cpu = time.perf_counter(), time.process_time()
     result = train(Variant(ALPHA, RES, str(task_dir), "random"), task,
-                   TrainConfig(epochs=epochs, init=init, resolution_sweep=False, bn_batches=20, **settings), out)
+                   TrainConfig(epochs=epochs, resolution_sweep=False, bn_batches=20, **settings), out)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     record = json.loads(result.record.read_text())
     return {"init": init, "test_top1": round(result.test_top1, 4), "test_images": record["test_images"],

@@ -149,7 +149,7 @@ def cmd_train(args) -> int:
     given = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr)) if v is not None}
     # A folder of photos gets the small-dataset practice (pipeline.finetune) unless told otherwise.
     cfg = TrainConfig(**small_data(task, args.init, epochs=args.epochs, seed=args.seed, limit=args.limit,
-                                   init=args.init, resolutions=sides, **given))
+                                   resolutions=sides, **given))
     # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.
     result = train(variant, task, cfg, args.checkpoints or args.out / "checkpoints" / task.slug)
     print(f"checkpoint: {result.checkpoint} — float top-1 {100 * result.test_top1:.2f} % on the test split ({result.seconds:.0f} s)")
@@ -220,7 +220,7 @@ def cmd_android(args) -> int:
     variant = _variant(args)
     if task.kind == "folder" and not args.weights:
         variant = Variant(variant.alpha, variant.resolution, variant.task, "", variant.arch)  # train or reuse
-    train_cfg = TrainConfig(**small_data(task, args.init, epochs=args.epochs, init=args.init, resolution_sweep=False))
+    train_cfg = TrainConfig(**small_data(task, args.init, epochs=args.epochs, resolution_sweep=False))
     result = android_from_task(AndroidTaskConfig(
         variant=variant, train=train_cfg, out=args.out, checkpoints=args.checkpoints,
         quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, calib_dir=args.calib or None),

@@ -79,10 +79,11 @@ class TrainResult:
 
 
 def small_data(task: Task, init: str, **overrides) -> dict:
-    """TrainConfig settings for a user's folder of photos (see pipeline.finetune); {} for the reference tasks."""
+    """TrainConfig settings (init and `overrides` included) for a user's folder of photos (see pipeline.finetune);
+    only `init` and `overrides` for the reference tasks."""
     if task.kind != "folder":
-        return overrides
-    return {"augment": "photo", "balanced": True, "patience": 5, "batch_size": 16, "learning_rate": 5e-3,
+        return {"init": init, **overrides}
+    return {"init": init, "augment": "photo", "balanced": True, "patience": 5, "batch_size": 16, "learning_rate": 5e-3,
             "fine_tune_lr": 1e-3, "head_epochs": 4 if init != "random" else 0, **overrides}
 
 

@@ -106,7 +106,7 @@ def photos_to_android(tmp_path_factory):
     photos = make_photo_task(root / "photos", {"trouser": 1, "sneaker": 7, "bag": 8}, per_class=30, side=48)
     task = resolve_task(str(photos))
     train = TrainConfig(**small_data(task, "reference", epochs=1, head_epochs=1, batch_size=16, bn_batches=2,
-                                     init="reference", resolution_sweep=False))
+                                     resolution_sweep=False))
     cfg = AndroidTaskConfig(Variant(0.25, 32, str(photos), ""), train=train, quant=QuantConfig(num_samples=16),
                             out=root / "out", bench_threads=1)
     return cfg, android_from_task(cfg)

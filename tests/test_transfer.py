@@ -67,6 +67,7 @@ def test_another_alpha_is_refused_in_one_line():
         initial_model(Variant(0.25, 32, "x", "random"), ("a", "b"), "missing.weights.h5")
 
 
+@pytest.mark.slow
 def test_training_records_the_transfer_and_the_data_check(tmp_path):
     """A short run from the 10-class checkpoint on a 2-class folder: frozen head phase, then end to end."""
     from pipeline.train import TrainConfig, small_data, train
@@ -76,7 +77,7 @@ def test_training_records_the_transfer_and_the_data_check(tmp_path):
             _image(tmp_path / "task" / name / f"{i:02d}.png", level, seed=i + level)
     task = resolve_task(str(tmp_path / "task"))
     cfg = TrainConfig(**small_data(task, str(REFERENCE), epochs=1, head_epochs=1, batch_size=8, bn_batches=2,
-                                   init=str(REFERENCE), resolution_sweep=False))
+                                   resolution_sweep=False))
     result = train(Variant(0.25, 32, task.name, "random"), task, cfg, tmp_path / "ckpt")
     record = json.loads(result.record.read_text())
     assert record["transfer"]["new_layers"] == ["conv_preds"] and record["transfer"]["kept_layers"] > 50
