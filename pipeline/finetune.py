@@ -64,7 +64,8 @@ def set_backbone_trainable(model, trainable: bool, head: set[str]) -> None:
 def fit(trainer, ds, steps_per_epoch: int, epochs: int, learning_rate: float, weight_decay: float,
         validation=None, patience: int | None = None) -> dict:
     """One training phase with a cosine schedule; with `validation` and `patience`, early stopping that keeps
-    the best epoch's weights (by validation loss: steadier than the accuracy of a few dozen images). Returns {"epochs": run, "val_accuracy": [...], "best_epoch": ...}."""
+    the best epoch's weights (by validation loss: steadier than the accuracy of a few dozen images).
+    Returns the phase's record: epochs run, rate, per-epoch accuracies and validation loss, best epoch."""
     import keras
 
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs, alpha=0.01)

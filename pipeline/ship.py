@@ -75,9 +75,8 @@ def _latency(bench: dict, entry: dict) -> tuple[float | None, str]:
     """The p50 of this very file (same name and size) in benchmark-local.json, if there is one."""
     for result in bench.get("results", []):
         if result.get("model") == entry["file"] and result.get("bytes") == entry["bytes"]:
-            host = bench.get("host", {})
-            return (result["latency_ms"]["p50"],
-                    f"{result['threads']} threads, {result['runtime']}, {host.get('machine', '?')}")
+            threads = f"{result['threads']} thread{'s' * (result['threads'] != 1)}"
+            return result["latency_ms"]["p50"], f"{threads}, {result['runtime']}, {bench.get('host', {}).get('machine')}"
     return None, "not benchmarked (make bench)"
 
 
