@@ -26,7 +26,7 @@ ANDROID_DIR = "android"
 TASK_LIBRARY = "org.tensorflow:tensorflow-lite-task-vision:0.4.4"  # the version tests/test_android.py runs
 
 
-def export_android(variant_dir: Path, out_dir: Path | None = None) -> Path:
+def export_android(variant_dir: Path, out_dir: Path | None = None, busy_cores: float | None = None) -> Path:
     """Write `variant_dir/android/` (or `out_dir`): the .tflite files that passed validation, with metadata,
     labels and a README.
 
@@ -37,6 +37,7 @@ def export_android(variant_dir: Path, out_dir: Path | None = None) -> Path:
       3. per file: embed the metadata, prove outputs are unchanged, write atomically; remove .tflite files
          of an earlier run that no longer ship
       4. labels.txt and README.md (what shipped and what did not, the Kotlin that loads the model)
+    `busy_cores`: other programs' CPU use when the files were benchmarked, stated beside their latency.
     Returns the folder written.
     """
     variant_dir = Path(variant_dir)
@@ -75,7 +76,7 @@ def export_android(variant_dir: Path, out_dir: Path | None = None) -> Path:
 
     # 4. labels and README
     write_text(out / LABELS_FILE, calibrated.labels_text)
-    write_text(out / "README.md", readme(manifest, selection))
+    write_text(out / "README.md", readme(manifest, selection, busy_cores))
     return out
 
 
@@ -110,7 +111,7 @@ def _check_same_outputs(model: bytes, with_metadata: bytes, name: str) -> None:
         raise PipelineError(f"expected identical outputs with and without metadata, received a difference for {name}")
 
 
-def readme(manifest: dict, selection: Selection) -> str:
+def readme(manifest: dict, selection: Selection, busy_cores: float | None = None) -> str:
     """README.md for the android/ folder: what shipped (accuracy, size, latency) and what was left out and why,
     the Kotlin that loads one, what the Task Library does."""
     variant, pre = manifest["variant"], manifest["preprocessing"]
@@ -129,6 +130,10 @@ def readme(manifest: dict, selection: Selection) -> str:
         "validation gate on held-out images are here.",
         "",
         *table(selection),
+        "",
+        "Latency: p50 on the machine that built these files, a guide to their relative cost, not a phone's figure"
+        + (f" (other programs used {busy_cores:g} cores' worth of CPU when it was measured)." if busy_cores is not None
+           else "."),
         "",
         f"Recommended: `{pick['file']}`.",
         "",

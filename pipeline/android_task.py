@@ -17,6 +17,7 @@ from calibration.tasks import Task, resolve_task
 from pipeline.android import export_android
 from pipeline.config import ExportConfig, QuantConfig, Variant
 from pipeline.errors import PipelineError
+from pipeline.manifest import read_manifest
 from pipeline.recipe import RecipeConfig, export_variant
 from pipeline.ship import Selection, select
 from pipeline.train import TrainConfig, train
@@ -77,16 +78,15 @@ def android_from_task(cfg: AndroidTaskConfig) -> AndroidTaskResult:
         checkpoint = Path(variant.weights)
 
     # 2. export, validate, benchmark
-    from pipeline.executors import usable_cores
+    from pipeline.executors import busy_cores, usable_cores
 
+    busy = busy_cores()  # the machine may be shared: said beside the latencies
     result = export_variant(RecipeConfig(
         variant=variant, export=ExportConfig(formats=ANDROID_FORMATS, out=cfg.out), quant=cfg.quant,
         validation=cfg.validation, bench_threads=cfg.bench_threads or usable_cores()))
 
     # 3. ship what passed
-    android = export_android(result.variant_dir)
-    from pipeline.manifest import read_manifest
-
+    android = export_android(result.variant_dir, busy_cores=busy)
     selection = select(result.variant_dir, read_manifest(result.variant_dir))
     return AndroidTaskResult(android, result.variant_dir, checkpoint, trained, reused, problems, selection)
 

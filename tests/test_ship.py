@@ -127,6 +127,7 @@ def test_photos_to_android_trains_then_reuses(photos_to_android):
         assert f"`{s.entry['file']}`" in readme and s.latency_ms is not None
     for file, why in first.selection.left_out:
         assert f"- `{file}`: {why}" in readme
+    assert "cores' worth of CPU when it was measured" in readme  # a shared machine's latency says so
     again = android_from_task(cfg)  # same files, same settings: the checkpoint is reused, not retrained
     assert again.reused and not again.trained and again.checkpoint == first.checkpoint
 
