@@ -228,7 +228,7 @@ def cmd_android(args) -> int:
     for problem in result.data_problems:
         print(f"data: {problem}")
     if result.checkpoint:
-        how = "trained" if result.trained else "reused (same files and settings)" if result.reused else "given"
+        how = "trained" if result.trained else "reused: same files and settings" if result.reused else "given"
         print(f"weights: {result.checkpoint} ({how})")
     for s in result.selection.shipped:
         top1 = f"top-1 {100 * s.top1:.1f} %" if s.top1 is not None else f"agreement {100 * s.agreement:.1f} %"
