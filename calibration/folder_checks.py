@@ -84,10 +84,9 @@ def check_folder(root: str | Path, resolution: int) -> FolderCheck:
     duplicates = tuple((train[0][1], held[0][1]) for train, held in (
         ([e for e in entries if e[0] == "train"], [e for e in entries if e[0] != "train"])
         for entries in by_content.values()) if train and held)
-    split = {"rule": SPLIT_RULE, **{name: {"images": len(v), "sha256": hashlib.sha256("\n".join(v).encode()).hexdigest()}
-                                    for name, v in files.items()}}
+    split = {"rule": SPLIT_RULE, **{name: {"images": len(v), "sha256": _sha256_lines(v)} for name, v in files.items()}}
     check = FolderCheck(classes, counts, tuple(unreadable), duplicates, tuple(small), (), split,
-                        hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest())
+                        _sha256_lines(sorted(digests)))
     return FolderCheck(**{**check.__dict__, "problems": tuple(problem_lines(check, resolution))})
 
 
@@ -102,17 +101,23 @@ def problem_lines(check: FolderCheck, resolution: int) -> list[str]:
     largest, smallest = max(train, key=train.get), min(train, key=train.get)
     if train[smallest] and train[largest] / train[smallest] > MAX_IMBALANCE:
         lines.append(f"class imbalance: {largest!r} has {train[largest]} training images, {smallest!r} "
-                     f"{train[smallest]} (x{train[largest] / train[smallest]:.1f}, expected at most x{MAX_IMBALANCE:g}); "
-                     "training samples classes evenly, but overall accuracy mostly measures the large classes")
+                     f"{train[smallest]} (x{train[largest] / train[smallest]:.1f}, expected at most "
+                     f"x{MAX_IMBALANCE:g}); training samples classes evenly, but overall accuracy mostly measures "
+                     "the large classes")
     if check.duplicates:
+        pairs = _examples([" = ".join(d) for d in check.duplicates])
         lines.append(f"{len(check.duplicates)} image(s) in the training split also appear (same content) in the "
-                     f"held-out split, which inflates held-out accuracy: {_examples([' = '.join(d) for d in check.duplicates])}")
+                     f"held-out split, which inflates held-out accuracy: {pairs}")
     if check.unreadable:
         lines.append(f"{len(check.unreadable)} unreadable file(s), skipped: {_examples(check.unreadable)}")
     if check.small:
         lines.append(f"{len(check.small)} image(s) far smaller than RES={resolution} (shorter side below "
                      f"{int(resolution * SMALL_FRACTION)} px, upsampled blur): {_examples(check.small)}")
     return lines
+
+
+def _sha256_lines(lines) -> str:
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def _examples(items) -> str:

@@ -91,7 +91,8 @@ class Task:
 
     def labeled_images(self, split: str, resolution: int, limit: int | None = None, seed: int = 0,
                        progress: bool = True) -> LabeledImages:
-        """Images of `split` ('train', 'test'; folders also 'val'), `limit` of them drawn with `seed`, cropped and resized."""
+        """Images of `split` ('train', 'test'; folders also 'val'), `limit` of them drawn with `seed`, cropped
+        and resized."""
         pre = self.preprocessing(resolution)
         if self.kind == "fashion-mnist":
             data = fashion_mnist.load_split(split)

@@ -221,7 +221,8 @@ def test_export_android_writes_assets(tiny_export, validated_export, tmp_path):
     out = export_android(validated_export, tmp_path / "assets")
     manifest = json.loads(tiny_export.manifest.read_text())
     # every validated .tflite but the per-tensor comparison file
-    tflites = sorted(e["file"] for e in manifest["artifacts"] if e["format"] == "tflite" and e["per_channel"] is not False)
+    tflites = sorted(e["file"] for e in manifest["artifacts"]
+                     if e["format"] == "tflite" and e["per_channel"] is not False)
     assert sorted(p.name for p in out.glob("*.tflite")) == tflites
     assert (out / "labels.txt").read_text().splitlines() == manifest["variant"]["class_names"]
     for name in tflites:
