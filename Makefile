@@ -150,9 +150,9 @@ bench-remote: setup  ## latency on a device over ssh: HOST=user@host|alias [PORT
 pi-emulator: setup  ## build (cached) and start the emulated Raspberry Pi behind sshd on 127.0.0.1
 	bash targets/pi_emulator/pi-emulator.sh start
 
-android: setup  ## android/ folder: the variant's .tflite files with metadata + labels, README with Kotlin
-	$(EXPORT) --formats fp32,fp16,dynamic,int8
-	$(CLI) android $(VARIANT)
+android: setup  ## android/ folder from photos (TASK=<folder>: trains or reuses) or a variant: only the .tflite files that pass
+	$(CLI) android $(VARIANT) $(if $(INIT),--init $(INIT)) $(if $(filter command line environment,$(origin EPOCHS)),--epochs $(EPOCHS)) \
+	  $(if $(CALIB),--calib $(CALIB)) --n $(N) --int8-io $(INT8_IO) $(VALID) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
 
 .PHONY: predict
 predict: setup  ## top-5 labels of IMAGE="a.jpg dir/ ..." with ARTIFACT (default: the variant's int8 .tflite)

@@ -3,8 +3,9 @@
 - `fashion-mnist`: the offline reference task (10 classes, real labels); train split for training and
   calibration, test split (10,000) held out for validation.
 - `imagenet`: 1,000 classes; no images offline, so calibration needs CALIB and labelled validation EVAL.
-- a folder of class sub-folders: the user's own task; files are split 80/20 by a hash of their path so
-  that calibration and validation never share an image.
+- a folder of class sub-folders: the user's own task; files are split by a hash of their path (`split_of`):
+  20 % test (held out: validation), 10 % val (early stopping while training), 70 % train, so that
+  calibration, early stopping and validation never share an image.
 """
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ class Task:
 
     def labeled_images(self, split: str, resolution: int, limit: int | None = None, seed: int = 0,
                        progress: bool = True) -> LabeledImages:
-        """Images of `split` ('train' or 'test'), `limit` of them drawn with `seed`, cropped and resized."""
+        """Images of `split` ('train', 'test'; folders also 'val'), `limit` of them drawn with `seed`, cropped
+        and resized."""
         pre = self.preprocessing(resolution)
         if self.kind == "fashion-mnist":
             data = fashion_mnist.load_split(split, whole=limit is None)
@@ -121,13 +123,24 @@ class Task:
             for f in sorted((root / cls).rglob("*")):
                 if f.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
-                in_test = int(hashlib.sha256(f.relative_to(root).as_posix().encode()).hexdigest(), 16) % 5 == 0
-                if in_test == (split == "test"):
+                if split_of(f.relative_to(root)) == split:
                     files.append(f)
                     labels.append(label)
         if not files:
             raise PipelineError(f"expected images in the {split} part of {root}, received none")
         return files, np.asarray(labels, np.int64)
+
+
+SPLIT_RULE = "h = sha256(path relative to the folder); h % 5 == 0: test; else (h // 5) % 8 == 0: val; else train"
+
+
+def split_of(relative: Path) -> str:
+    """'train', 'val' or 'test' for a file of a folder task, from its relative path alone (SPLIT_RULE).
+
+    The test files are those of the original 80/20 split, so adding the val split changed no held-out set.
+    """
+    h = int(hashlib.sha256(Path(relative).as_posix().encode()).hexdigest(), 16)
+    return "test" if h % 5 == 0 else "val" if (h // 5) % 8 == 0 else "train"
 
 
 def sample_rows(n: int, limit: int | None, seed: int) -> np.ndarray:

@@ -1,11 +1,14 @@
-"""Stage: android/ — a variant's .tflite files with metadata and labels, ready for an app's `assets/`.
+"""Stage: android/ — a variant's .tflite files that passed validation, with metadata and labels, for `assets/`.
+
+Only what passed ships (pipeline.ship): every other file of the variant gets a line in the README saying why
+it was left out (a failed gate, not validated, the per-tensor comparison file, an input the Task Library
+rejects).
 
 Android apps load these through the TFLite Task Library (`ImageClassifier`), which takes the input
 normalisation and the class names from the metadata, so the app repeats no preprocessing constant.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -15,22 +18,26 @@ from pipeline.artifacts import sha256_file, write_bytes, write_text
 from pipeline.errors import PipelineError
 from pipeline.manifest import MANIFEST, read_manifest
 from pipeline.metadata import LABELS_FILE, add_metadata, model_info
+from pipeline.ship import TASK_LIBRARY_INPUTS, Selection, select, table
 
 log = logging.getLogger(__name__)
 
 ANDROID_DIR = "android"
 TASK_LIBRARY = "org.tensorflow:tensorflow-lite-task-vision:0.4.4"  # the version tests/test_android.py runs
-TASK_LIBRARY_INPUTS = ("uint8", "float32")  # image_tensor_specs.cc rejects every other input type
 
 
-def export_android(variant_dir: Path, out_dir: Path | None = None) -> Path:
-    """Write `variant_dir/android/` (or `out_dir`): the variant's .tflite files with metadata, labels, README.
+def export_android(variant_dir: Path, out_dir: Path | None = None, busy_cores: float | None = None) -> Path:
+    """Write `variant_dir/android/` (or `out_dir`): the .tflite files that passed validation, with metadata,
+    labels and a README.
 
     Steps:
-      1. read manifest.json and its .tflite artifacts (each present, with the sha256 listed)
+      1. read manifest.json and its .tflite artifacts (each present, with the sha256 listed); keep those that
+         passed their gate in validation.json (pipeline.ship.select), the others get a reason
       2. the metadata, from the manifest's variant, preprocessing and calibration records
-      3. per file: embed the metadata, prove outputs are unchanged, write atomically
-      4. labels.txt and README.md (the Kotlin that loads the model with the Task Library)
+      3. per file: embed the metadata, prove outputs are unchanged, write atomically; remove .tflite files
+         of an earlier run that no longer ship
+      4. labels.txt and README.md (what shipped and what did not, the Kotlin that loads the model)
+    `busy_cores`: other programs' CPU use when the files were benchmarked, stated beside their latency.
     Returns the folder written.
     """
     variant_dir = Path(variant_dir)
@@ -44,25 +51,32 @@ def export_android(variant_dir: Path, out_dir: Path | None = None) -> Path:
     if not entries:
         raise PipelineError(f"expected at least one .tflite artifact in {variant_dir / MANIFEST}, received none; "
                             "export one first (make int8 or make fp32)")
-    sources = [_checked_source(variant_dir, e) for e in entries]
+    sources = {e["file"]: _checked_source(variant_dir, e) for e in entries}
+    selection = select(variant_dir, manifest)
+    if not selection.shipped:
+        raise PipelineError("expected at least one .tflite that passed its validation gate, received none: "
+                            + "; ".join(f"{f}: {why}" for f, why in selection.left_out))
+    entries = [s.entry for s in selection.shipped]
 
     # 2. metadata: as the convert stage writes it, only int8 files name their calibration set
     calibrated = model_info(manifest["variant"], manifest["preprocessing"], manifest.get("calibration"))
     uncalibrated = model_info(manifest["variant"], manifest["preprocessing"], None)
 
     # 3. .tflite files with metadata
-    for entry, source in zip(entries, sources):
-        model = source.read_bytes()
+    for entry in entries:
+        model = sources[entry["file"]].read_bytes()
         with_metadata = add_metadata(model, calibrated if entry["precision"] == "int8" else uncalibrated)
         _check_same_outputs(model, with_metadata, entry["file"])
         write_bytes(out / entry["file"], with_metadata)
         log.info("android: %s (%s)", out / entry["file"], entry["precision"])
+    for stale in set(p.name for p in out.glob("*.tflite")) - {e["file"] for e in entries}:
+        (out / stale).unlink()
+    for file, why in selection.left_out:
+        log.warning("android: %s left out: %s", file, why)
 
     # 4. labels and README
     write_text(out / LABELS_FILE, calibrated.labels_text)
-    validation = variant_dir / "validation.json"
-    validated = json.loads(validation.read_text()) if validation.is_file() else None
-    write_text(out / "README.md", readme(manifest, entries, validated))
+    write_text(out / "README.md", readme(manifest, selection, busy_cores))
     return out
 
 
@@ -97,11 +111,12 @@ def _check_same_outputs(model: bytes, with_metadata: bytes, name: str) -> None:
         raise PipelineError(f"expected identical outputs with and without metadata, received a difference for {name}")
 
 
-def readme(manifest: dict, entries: list[dict], validation: dict | None = None) -> str:
-    """README.md for the android/ folder: the files, the Kotlin that loads one, what the Task Library does."""
+def readme(manifest: dict, selection: Selection, busy_cores: float | None = None) -> str:
+    """README.md for the android/ folder: what shipped (accuracy, size, latency) and what was left out and why,
+    the Kotlin that loads one, what the Task Library does."""
     variant, pre = manifest["variant"], manifest["preprocessing"]
     res, crop = pre["resolution"], pre.get("crop_fraction", 1.0)
-    top1 = {a["file"]: a["metrics"].get("top1") for a in (validation or {}).get("artifacts", [])}
+    entries = [s.entry for s in selection.shipped]
     loadable = [e for e in entries if e["inputs"][0]["dtype"] in TASK_LIBRARY_INPUTS]
     pick = next((e for e in loadable if e["precision"] == "int8" and e.get("per_channel") is not False), None)
     pick = pick or next((e for e in loadable if e["precision"] == "fp32"), None) or (loadable or entries)[0]
@@ -111,11 +126,14 @@ def readme(manifest: dict, entries: list[dict], validation: dict | None = None) 
         "",
         "Copy these files into your app's `src/main/assets/`. Every `.tflite` carries TFLite metadata: the input",
         "normalisation, the class names (`labels.txt`, packed inside the model too) and where the weights and the",
-        "int8 calibration came from. Generated by `make android`; do not edit.",
+        "int8 calibration came from. Generated by `make android`; do not edit. Only files that passed their",
+        "validation gate on held-out images are here.",
         "",
-        "| file | precision | input | Task Library | top-1 (validation) |",
-        "|---|---|---|---|---|",
-        *(_row(e, top1.get(e["file"])) for e in entries),
+        *table(selection),
+        "",
+        "Latency: p50 on the machine that built these files, a guide to their relative cost, not a phone's figure"
+        + (f" (other programs used {busy_cores:g} cores' worth of CPU when it was measured)." if busy_cores is not None
+           else "."),
         "",
         f"Recommended: `{pick['file']}`.",
         "",
@@ -152,23 +170,10 @@ def readme(manifest: dict, entries: list[dict], validation: dict | None = None) 
             "- The int8 models have uint8 input and output because the Task Library rejects int8 input tensors: "
             f"they are fed the raw RGB bytes, and the input quantization (scale {uint8['scale']:.6g}, zero point "
             f"{uint8['zero_point']}) performs the same normalisation. Their scores are multiples of 1/256.")
-    if any(e.get("per_channel") is False for e in entries):
-        lines.append("- The per-tensor int8 file is there to compare with per-channel weights (MobileNet's depthwise "
-                     "filters usually lose accuracy per-tensor); ship the per-channel one.")
     if variant.get("task") == "fashion-mnist":
         lines.append("- Trained on Fashion-MNIST: centred white garments on a black background, grey replicated to "
                      "RGB; camera photos need the same look to be classified well.")
     return "\n".join(lines) + "\n"
-
-
-def _row(entry: dict, top1: float | None) -> str:
-    spec = entry["inputs"][0]
-    quant = f", scale {spec['scale']:.6g}, zero point {spec['zero_point']}" if spec.get("scale") else ""
-    precision = entry["precision"] + (" per-tensor" if entry.get("per_channel") is False else "")
-    ok = "yes" if spec["dtype"] in TASK_LIBRARY_INPUTS else f"no ({spec['dtype']} input)"
-    accuracy = f"{top1:.1%}" if top1 is not None else "not validated"
-    return (f"| `{entry['file']}` | {precision} | {spec['dtype']} {'x'.join(map(str, spec['shape']))}{quant} "
-            f"| {ok} | {accuracy} |")
 
 
 def _classify_lines(crop: float) -> list[str]:

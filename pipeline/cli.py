@@ -238,14 +238,16 @@ def cmd_cost(args) -> int:
 
 def cmd_train(args) -> int:
     from calibration.tasks import resolve_task
-    from pipeline.train import TrainConfig, train
+    from pipeline.train import TrainConfig, small_data, train
 
     task = resolve_task(args.task)
     variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task,
                       weights="random", arch=args.arch)
     sides = tuple(_integers(args.resolutions, "RESOLUTIONS")) if args.resolutions else ()
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
-                      limit=args.limit, init=args.init, resolutions=sides)
+    given = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr)) if v is not None}
+    # A folder of photos gets the small-dataset practice (pipeline.finetune) unless told otherwise.
+    cfg = TrainConfig(**small_data(task, args.init, epochs=args.epochs, seed=args.seed, limit=args.limit,
+                                   resolutions=sides, **given))
     # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.
     if not args.checkpoints:
         from pipeline.clean import claim_output
@@ -318,12 +320,32 @@ def _timing_note(r: dict) -> str:
 
 
 def cmd_android(args) -> int:
+    """Photos (or a task) to android/: train or reuse (folder TASK without WEIGHTS), export, validate, benchmark,
+    ship only what passed (pipeline.android_task)."""
     from calibration.tasks import resolve_task
-    from pipeline.android import export_android
-    from pipeline.recipe import variant_dir
+    from pipeline.android_task import AndroidTaskConfig, android_from_task
+    from pipeline.train import TrainConfig, small_data
 
-    folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
-    print(f"android assets: {export_android(folder)}")
+    task = resolve_task(args.task)
+    variant = _variant(args)
+    if task.kind == "folder" and not args.weights:
+        variant = Variant(variant.alpha, variant.resolution, variant.task, "", variant.arch)  # train or reuse
+    train_cfg = TrainConfig(**small_data(task, args.init, epochs=args.epochs, resolution_sweep=False))
+    result = android_from_task(AndroidTaskConfig(
+        variant=variant, train=train_cfg, out=args.out, checkpoints=args.checkpoints,
+        quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, calib_dir=args.calib or None),
+        validation=_validation_config(args)))
+    for problem in result.data_problems:
+        print(f"data: {problem}")
+    if result.checkpoint:
+        how = "trained" if result.trained else "reused: same files and settings" if result.reused else "given"
+        print(f"weights: {result.checkpoint} ({how})")
+    for s in result.selection.shipped:
+        top1 = f"top-1 {100 * s.top1:.1f} %" if s.top1 is not None else f"agreement {100 * s.agreement:.1f} %"
+        print(f"shipped  {s.entry['file']}  ({top1}, {s.entry['bytes'] / 1e6:.2f} MB)")
+    for file, why in result.selection.left_out:
+        print(f"left out {file}: {why}")
+    print(f"android assets: {result.android} (README.md lists both)")
     return 0
 
 
@@ -498,11 +520,12 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train MobileNet on the reference task or a folder of class sub-folders")
     _add_variant_args(p, task_default="fashion-mnist")
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--batch-size", type=int, default=None, help="default 128 (a folder of photos: 32)")
+    p.add_argument("--lr", type=float, default=None, help="default 2e-3 (a folder of photos: 5e-3, then 1e-3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
-    p.add_argument("--init", default="random", help="random (from scratch), imagenet, or a weights file to fine-tune")
+    p.add_argument("--init", default="random", help="random (from scratch), imagenet, reference (the Fashion-MNIST "
+                   "checkpoint of ARCH/ALPHA), or a checkpoint / .keras file of the same ARCH and ALPHA, any classes")
     p.add_argument("--resolutions", default=None,
                    help="train at several input sides in turn, e.g. '32 48 64 96' (RES must be one of them)")
     p.add_argument("--checkpoints", type=Path, default=None,
@@ -527,8 +550,17 @@ def parser() -> argparse.ArgumentParser:
             _add_ssh_args(p)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("android", help="the variant's .tflite files with metadata + README for an app's assets/")
+    p = sub.add_parser("android", help="photos or a variant -> android/: train or reuse (folder TASK), export, "
+                                       "validate, benchmark, ship only the .tflite files that passed")
     _add_variant_args(p)
+    _add_validation_args(p)
+    p.add_argument("--init", default="reference", help="folder TASK without --weights: what training starts from "
+                   "(reference: the Fashion-MNIST checkpoint of ARCH/ALPHA, imagenet, random, or a file)")
+    p.add_argument("--epochs", type=int, default=15, help="end-to-end epochs when training (default 15)")
+    p.add_argument("--checkpoints", type=Path, default=None, help="default OUT/checkpoints/<task>")
+    p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
+    p.add_argument("--n", type=int, default=200, help="calibration samples (default 200)")
+    p.add_argument("--int8-io", default="uint8", choices=["uint8", "int8", "float"], help="full-int8 I/O dtype")
     p.set_defaults(func=cmd_android)
 
     p = sub.add_parser("predict", help="top-k labels of images with any artifact, fed by its own recorded preprocessing")

@@ -1,4 +1,9 @@
-"""Stage 0 — train: a MobileNet (any ARCH) on a labelled task, from scratch or fine-tuned from given weights.
+"""Stage 0 — train: a MobileNet (any ARCH) on a labelled task, from scratch or transferred from any backbone.
+
+Transfer (`init`): ImageNet weights, the reference checkpoint, or any checkpoint or .keras model of the same
+arch and alpha whatever its classes; the head is replaced (pipeline.transfer). A user's folder of photos
+is checked first (calibration.folder_checks) and trained as small datasets need (pipeline.finetune:
+frozen backbone then end to end, augmentation, balanced sampling, early stopping on the val split).
 
 Produces the reference checkpoints (`pipeline/checkpoints/<task>/<variant>.weights.h5`) with a JSON record
 of how they were made and their float top-1 on the held-out test split.
@@ -19,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.folder_checks import check_folder
 from calibration.tasks import Task
 from pipeline import build
 from pipeline.artifacts import atomic_path, write_json
 from pipeline.config import MIN_RESOLUTION, Variant
 from pipeline.errors import PipelineError
+from pipeline.finetune import dataset, fit, set_backbone_trainable
+from pipeline.transfer import check_init, head_layers, initial_model
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +46,15 @@ class TrainConfig:
     bn_batches: int = 100  # batches used to re-estimate BatchNorm statistics after training
     seed: int = 0
     limit: int | None = None  # training images (None: all)
-    init: str = "random"  # 'random', 'imagenet' (fine-tune) or a weights file of the same variant
+    init: str = "random"  # 'random', 'imagenet', 'reference' or a checkpoint / .keras file (pipeline.transfer)
     resolutions: tuple[int, ...] = ()  # multi-resolution training sides; () = the variant's side only
     resolution_sweep: bool = True  # also measure the checkpoint's accuracy at every offered resolution
+    # Small datasets (pipeline.finetune); `small_data(...)` sets them for a folder task.
+    head_epochs: int = 0  # epochs with the backbone frozen first, when a transferred model has a new head
+    fine_tune_lr: float | None = None  # end-to-end rate after the head phase (None: learning_rate)
+    augment: str = "flip"  # 'flip' | 'photo' (random crop, flip, brightness, contrast)
+    balanced: bool = False  # class-balanced sampling
+    patience: int | None = None  # early stopping on the validation split (folder tasks), in epochs
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
@@ -48,8 +62,10 @@ class TrainConfig:
                 f"expected epochs >= 1, batch size >= 1, learning rate > 0, received "
                 f"{self.epochs}, {self.batch_size}, {self.learning_rate}"
             )
-        if self.init not in ("random", "imagenet") and not Path(self.init).is_file():
-            raise PipelineError(f"expected INIT random, imagenet or an existing weights file, received {self.init!r}")
+        check_init(self.init)
+        if self.augment not in ("flip", "photo") or self.head_epochs < 0 or (self.patience or 0) < 0:
+            raise PipelineError(f"expected augment flip|photo, head epochs >= 0, patience >= 0, received "
+                                f"{self.augment!r}, {self.head_epochs}, {self.patience}")
         if any(not isinstance(r, int) or r < MIN_RESOLUTION for r in self.resolutions):
             raise PipelineError(f"expected training resolutions >= {MIN_RESOLUTION}, received {self.resolutions}")
 
@@ -62,23 +78,21 @@ class TrainResult:
     seconds: float
 
 
+def small_data(task: Task, init: str, **overrides) -> dict:
+    """TrainConfig settings (init and `overrides` included) for a user's folder of photos (see pipeline.finetune);
+    only `init` and `overrides` for the reference tasks."""
+    if task.kind != "folder":
+        return {"init": init, **overrides}
+    return {"init": init, "augment": "photo", "balanced": True, "patience": 5, "batch_size": 16, "learning_rate": 5e-3,
+            "fine_tune_lr": 1e-3, "head_epochs": 4 if init != "random" else 0, **overrides}
+
+
 def _initial_model(variant: Variant, task: Task, cfg: TrainConfig):
-    model = build.mobilenet(variant.alpha, variant.resolution, task.num_classes, weights=None, arch=variant.arch)
-    if cfg.init == "imagenet":
-        source = build.build_model(Variant(variant.alpha, variant.resolution, "imagenet", "imagenet", variant.arch), 1000)
-        copied = 0
-        for dst, src in zip(model.layers, source.layers):
-            if [w.shape for w in dst.weights] == [w.shape for w in src.weights] and dst.weights:
-                dst.set_weights(src.get_weights())
-                copied += 1
-        log.info("fine-tuning: %d layers initialised from ImageNet (the classifier is new)", copied)
-    elif cfg.init != "random":
-        build.load_weights_file(model, Path(cfg.init), variant)
-        log.info("fine-tuning from %s", cfg.init)
+    model, transfer = initial_model(variant, task.class_names, cfg.init)
     for layer in model.layers:
         if layer.__class__.__name__ == "BatchNormalization":
             layer.momentum = cfg.bn_momentum
-    return model
+    return model, transfer
 
 
 def any_size_view(model):
@@ -135,20 +149,6 @@ def accuracy_by_resolution(checkpoint: Path, task: Task, resolutions=RESOLUTIONS
     return accuracy
 
 
-def _dataset(pixels: np.ndarray, labels: np.ndarray, cfg: TrainConfig, mean: float, std: float):
-    import tensorflow as tf
-
-    def augment(x, y):
-        x = tf.image.random_flip_left_right(x, seed=cfg.seed)
-        return (tf.cast(x, tf.float32) - mean) / std, y
-
-    return (tf.data.Dataset.from_tensor_slices((pixels, labels))
-            .shuffle(len(labels), seed=cfg.seed, reshuffle_each_iteration=True)
-            .repeat()
-            .batch(cfg.batch_size, drop_remainder=True)
-            .map(augment, num_parallel_calls=tf.data.AUTOTUNE))
-
-
 def train(variant: Variant, task: Task, cfg: TrainConfig, out_dir: Path) -> TrainResult:
     """Train `variant` on `task` and write `<out_dir>/<variant.name>.weights.h5` plus its JSON record.
 
@@ -161,43 +161,66 @@ def train(variant: Variant, task: Task, cfg: TrainConfig, out_dir: Path) -> Trai
     sides = tuple(cfg.resolutions) or (variant.resolution,)
     if variant.resolution not in sides:
         raise PipelineError(f"expected RES among the training resolutions {sides}, received RES={variant.resolution}")
+    start, cpu_start = time.time(), time.process_time()
+    # 0. the data, checked before any training (folder tasks): one log line per problem
+    data_check = None
+    if task.kind == "folder":
+        data_check = check_folder(task.name, variant.resolution)
+        for problem in data_check.problems:
+            log.warning("data: %s", problem)
     keras.utils.set_random_seed(cfg.seed)
-    start = time.time()
     train_sets = {r: task.labeled_images("train", r, limit=cfg.limit, seed=cfg.seed) for r in sides}
     labels = train_sets[variant.resolution].labels
     pre = {r: task.preprocessing(r, variant.arch) for r in sides}
-    model = _initial_model(variant, task, cfg)
+    model, transfer = _initial_model(variant, task, cfg)
     trainer = any_size_view(model) if len(sides) > 1 else model
 
     n = len(labels)
     mean, std = pre[variant.resolution].mean[0], pre[variant.resolution].std[0]
-    per_side = [_dataset(train_sets[r].pixels, labels, cfg, mean, std) for r in sides]
+    per_side = [dataset(train_sets[r].pixels, labels, cfg.batch_size, cfg.seed, mean, std, cfg.augment, cfg.balanced)
+                for r in sides]
     # Round robin over the sides: every side gets the same number of steps, each step one side.
     ds = tf.data.Dataset.choose_from_datasets(per_side, tf.data.Dataset.range(len(sides)).repeat())
-    steps_per_epoch = n // cfg.batch_size
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps_per_epoch * cfg.epochs,
-                                                      alpha=0.01)
-    trainer.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay) if cfg.weight_decay
-        else keras.optimizers.Adam(schedule),
-        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-    )
-    trainer.fit(ds.prefetch(tf.data.AUTOTUNE), epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, verbose=1)
-
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    steps_per_epoch = max(1, n // cfg.batch_size)
+    validation = None
+    if task.kind == "folder" and cfg.patience and not data_check.split["val"]["images"]:
+        log.warning("data: no image in the val split, so no early stopping (see calibration.tasks.SPLIT_RULE)")
+    elif task.kind == "folder" and cfg.patience:
+        val = task.labeled_images("val", variant.resolution)
+        validation = (pre[variant.resolution].normalize(val.pixels), val.labels)
     rng = np.random.default_rng(cfg.seed)
     bn_index = rng.choice(n, size=min(n, cfg.bn_batches * cfg.batch_size), replace=False)
+
+    def bn_batches(r):
+        return (pre[r].normalize(train_sets[r].pixels[bn_index[i:i + cfg.batch_size]])
+                for i in range(0, len(bn_index), cfg.batch_size))
+
+    phases = {}
+    if transfer.head_replaced and cfg.head_epochs:
+        # 1. the new head learns on frozen features, normalised with statistics of these images
+        reestimate_batchnorm(trainer, bn_batches(variant.resolution))
+        head = {layer.name for layer in head_layers(model)}
+        set_backbone_trainable(model, False, head)
+        phases["head"] = fit(trainer, ds, steps_per_epoch, cfg.head_epochs, cfg.learning_rate, cfg.weight_decay,
+                             validation, cfg.patience)
+        set_backbone_trainable(model, True, head)
+    # 2. end to end (a transferred backbone at the lower fine-tuning rate)
+    rate = cfg.fine_tune_lr if cfg.fine_tune_lr and transfer.init != "random" else cfg.learning_rate
+    phases["end_to_end"] = fit(trainer, ds, steps_per_epoch, cfg.epochs, rate, cfg.weight_decay, validation,
+                               cfg.patience)
+
     bns = build.batchnorm_layers(model)
     statistics, top1 = {}, {}
     for r in sides:
-        reestimate_batchnorm(trainer, (pre[r].normalize(train_sets[r].pixels[bn_index[i:i + cfg.batch_size]])
-                                       for i in range(0, len(bn_index), cfg.batch_size)))
+        reestimate_batchnorm(trainer, bn_batches(r))
         for i, layer in enumerate(bns):
             statistics[f"{r}/{i}/mean"] = np.asarray(layer.moving_mean)
             statistics[f"{r}/{i}/variance"] = np.asarray(layer.moving_variance)
         test = task.labeled_images("test", r)
         top1[r] = evaluate_top1(trainer, test.pixels, test.labels, pre[r].normalize)
         log.info("%s at %d px: float top-1 %.2f %% on %d test images", variant.name, r, 100 * top1[r], len(test.labels))
-    seconds = time.time() - start
+    seconds, cpu_seconds = time.time() - start, time.process_time() - cpu_start
 
     checkpoint = Path(out_dir) / f"{variant.name}.weights.h5"
     weights_only = build.mobilenet(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)
@@ -217,6 +240,8 @@ def train(variant: Variant, task: Task, cfg: TrainConfig, out_dir: Path) -> Trai
         "test_top1": top1[variant.resolution], "test_images": int(len(test.labels)), "train_images": int(n),
         "accuracy_by_resolution": {str(r): top1[r] for r in sides},
         "dataset_source": train_sets[variant.resolution].source, "config": asdict(cfg), "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1), "transfer": transfer.to_dict(), "phases": phases,
+        **({"data_check": data_check.to_dict(), "data_sha256": data_check.content_sha256} if data_check else {}),
         "parameters": int(weights_only.count_params()), "tensorflow": tf.__version__, "keras": keras.__version__,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "preprocessing": pre[variant.resolution].to_dict(),

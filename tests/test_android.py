@@ -202,12 +202,28 @@ def test_uint8_input_must_apply_the_normalisation(android_models):
 
 # --- the android/ folder ----------------------------------------------------------------------------
 
-def test_export_android_writes_assets(tiny_export, tmp_path):
+@pytest.fixture(scope="session")
+def validated_export(tiny_export, tmp_path_factory):
+    """A copy of the tiny export, validated with gates every file passes: android/ ships only validated files."""
+    import shutil
+
+    from calibration.tasks import resolve_task
+    from pipeline.validate import Gates, ValidationConfig, validate
+
+    copy = tmp_path_factory.mktemp("validated") / tiny_export.variant_dir.name
+    shutil.copytree(tiny_export.variant_dir, copy, ignore=shutil.ignore_patterns("android", "validation.json"))
+    validate(copy, resolve_task("fashion-mnist"), ValidationConfig(limit=20, gates=Gates(0.0, 0.0, 100.0, 0.0)))
+    return copy
+
+
+def test_export_android_writes_assets(tiny_export, validated_export, tmp_path):
     from pipeline.android import export_android
 
-    out = export_android(tiny_export.variant_dir, tmp_path / "assets")
+    out = export_android(validated_export, tmp_path / "assets")
     manifest = json.loads(tiny_export.manifest.read_text())
-    tflites = sorted(e["file"] for e in manifest["artifacts"] if e["format"] == "tflite")
+    # every validated .tflite but the per-tensor comparison file
+    tflites = sorted(e["file"] for e in manifest["artifacts"]
+                     if e["format"] == "tflite" and e["per_channel"] is not False)
     assert sorted(p.name for p in out.glob("*.tflite")) == tflites
     assert (out / "labels.txt").read_text().splitlines() == manifest["variant"]["class_names"]
     for name in tflites:
@@ -220,10 +236,10 @@ def test_export_android_writes_assets(tiny_export, tmp_path):
     assert "ImageClassifier.createFromFileAndOptions" in readme and "mobilenet_0.25_32_int8.tflite" in readme
     assert "uint8" in readme and "(pixel - 127.5) / 127.5" in readme
     assert not list(out.glob(".*")), "temporary files left behind"
-    assert export_android(tiny_export.variant_dir, tmp_path / "assets") == out  # idempotent
+    assert export_android(validated_export, tmp_path / "assets") == out  # idempotent
 
 
-def test_export_android_default_folder_and_errors(tiny_export, tmp_path):
+def test_export_android_default_folder_and_errors(validated_export, tmp_path):
     import shutil
 
     from pipeline.android import export_android
@@ -231,7 +247,7 @@ def test_export_android_default_folder_and_errors(tiny_export, tmp_path):
     with pytest.raises(PipelineError, match="expected manifest.json in"):
         export_android(tmp_path)
     copy = tmp_path / "variant"
-    shutil.copytree(tiny_export.variant_dir, copy, ignore=shutil.ignore_patterns("*.onnx", "android"))
+    shutil.copytree(validated_export, copy, ignore=shutil.ignore_patterns("*.onnx", "android"))
     assert export_android(copy) == copy / "android"
     (copy / "mobilenet_0.25_32_fp16.tflite").write_bytes(b"changed")
     with pytest.raises(PipelineError, match=r"expected mobilenet_0.25_32_fp16.tflite with the sha256 in manifest.json"):
@@ -356,11 +372,11 @@ def test_vendored_schema_is_tflite_supports(task_library):
 
 
 @pytest.mark.slow
-def test_android_folder_loads_in_the_task_library(tiny_export, task_library, tmp_path):
-    """What `make android` writes: every file the README marks as loadable opens and names its categories."""
+def test_android_folder_loads_in_the_task_library(tiny_export, validated_export, task_library, tmp_path):
+    """What `make android` writes: every shipped file opens and names its categories."""
     from pipeline.android import export_android
 
-    out = export_android(tiny_export.variant_dir, tmp_path / "assets")
+    out = export_android(validated_export, tmp_path / "assets")
     side = json.loads(tiny_export.manifest.read_text())["variant"]["resolution"]
     image = tmp_path / "noise.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)).save(image)
