@@ -81,11 +81,19 @@ def synthetic_calibration_table() -> str:
     return synthetic_calibration.readme_block(json.loads(synthetic_calibration.RECORD.read_text()))
 
 
+def transfer_table() -> str:
+    """Transfer from the reference backbone vs. from scratch on a photo-like folder (transfer_bench.py's record)."""
+    from benchmarks import transfer_bench
+
+    return transfer_bench.table(json.loads(transfer_bench.RECORD.read_text()))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "checkpoints": checkpoints_table,
     "family-cost": family_cost_table,
     "synthetic-calibration": synthetic_calibration_table,
     "int8-speed": int8_speed_table,
+    "transfer": transfer_table,
 }
 
 _BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
