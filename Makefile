@@ -65,6 +65,8 @@ DATA_VARS = ARCH ALPHA RES RHO TASK WEIGHTS CALIB OUT N INT8_IO OPSET LIMIT KEEP
             JSON IDENTITY KNOWN_HOSTS TRAIN_RESOLUTIONS INIT CHECKPOINTS LR \
             BUDGET SYNTH_N SYNTH_STEPS CALIB_URL CALIB_SHA256 TARGETS RAY_RESOURCES SSH_CONFIG \
             DEVICE_PYTHON
+# make android trains with its own epoch default unless EPOCHS was given (asked before the re-binding below)
+EPOCHS_GIVEN := $(filter command line environment,$(origin EPOCHS))
 $(foreach v,$(DATA_VARS),$(eval override $(v) := $$(value $(v))))
 export $(DATA_VARS)
 # ssh to a device: -p only when PORT is given, so an ~/.ssh/config alias keeps its own Port
@@ -151,8 +153,8 @@ pi-emulator: setup  ## build (cached) and start the emulated Raspberry Pi behind
 	bash targets/pi_emulator/pi-emulator.sh start
 
 android: setup  ## android/ folder from photos (TASK=<folder>: trains or reuses) or a variant: only the .tflite files that pass
-	$(CLI) android $(VARIANT) $(if $(INIT),--init $(INIT)) $(if $(filter command line environment,$(origin EPOCHS)),--epochs $(EPOCHS)) \
-	  $(if $(CALIB),--calib $(CALIB)) --n $(N) --int8-io $(INT8_IO) $(VALID) $(if $(CHECKPOINTS),--checkpoints $(CHECKPOINTS))
+	$(CLI) android $(VARIANT) $${INIT:+--init "$$INIT"} $(if $(EPOCHS_GIVEN),--epochs "$$EPOCHS") \
+	  $${CALIB:+--calib "$$CALIB"} --n "$$N" --int8-io "$$INT8_IO" $(VALID) $${CHECKPOINTS:+--checkpoints "$$CHECKPOINTS"}
 
 .PHONY: predict
 predict: setup  ## top-5 labels of IMAGE="a.jpg dir/ ..." with ARTIFACT (default: the variant's int8 .tflite)
