@@ -216,16 +216,22 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
                                 arch=variant.arch)
 
     # 4. convert, each file listed in the manifest as soon as it is written (step 5 as it goes)
-    def listed(artifact: Artifact) -> None:
+    def entry_of(artifact: Artifact) -> dict:
         entry = artifact.to_dict()
-        calibrated = calib is not None and entry_format(entry) in CALIBRATED
-        update_manifest(folder, record, preprocessing, calib.to_dict() if calibrated else None, [entry])
+        if calib is not None and entry_format(entry) in CALIBRATED:
+            entry["calibration_sha256"] = calib.digest  # the calibration this file was made with
+        return entry
+
+    def listed(artifact: Artifact) -> None:
+        entry = entry_of(artifact)
+        update_manifest(folder, record, preprocessing, calib.to_dict() if "calibration_sha256" in entry else None,
+                        [entry])
 
     artifacts = convert_all(model, cfg, task, folder, calib, weights_file, on_artifact=listed)
 
     # 5. manifest
     manifest = update_manifest(folder, record, preprocessing, calib.to_dict() if calib else None,
-                               [a.to_dict() for a in artifacts])
+                               [entry_of(a) for a in artifacts])
 
     # 6. validate
     validation = validate(folder, task, cfg.validation) if cfg.validation else None
