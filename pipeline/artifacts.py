@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,21 +23,15 @@ def atomic_path(final: str | Path):
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(final.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name.split('.')[0]}-", suffix=suffix, dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are for sharing
+    # The name is chosen before the file exists and removed in `finally`: a Ctrl-C at any point, even while the
+    # file is being created, leaves nothing behind (mkstemp's file would escape between its creation and `try`).
+    tmp = final.parent / f".{final.name.split('.')[0]}-{secrets.token_hex(6)}{suffix}"
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # 0o666 less the umask: for sharing
         yield tmp
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

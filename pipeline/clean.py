@@ -27,8 +27,11 @@ def claim_output(out: Path) -> None:
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         return
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / MARKER, "Created by mobilenet-edge; `make clean OUT=<this folder>` may delete it.\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / MARKER, "Created by mobilenet-edge; `make clean OUT=<this folder>` may delete it.\n")
+    except OSError as exc:
+        raise PipelineError(f"expected a writable output folder, received OUT={out} ({exc.strerror or exc})") from None
 
 
 @dataclass(frozen=True)

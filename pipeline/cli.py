@@ -8,6 +8,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -405,14 +406,7 @@ def cmd_demo(args) -> int:
 def cmd_sweep(args) -> int:
     """Every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS; exit 1 when a variant failed (or, with
     --strict, when an artifact fails its gate: without it a gate failure is a finding the report shows)."""
-    import signal
-
     from pipeline.sweep import SweepConfig, parse_values, run_sweep
-
-    # A sweep started with Ctrl-C ignored (a background job of a non-interactive shell, some CI runners) would
-    # otherwise never stop on SIGINT and run to the end: its contract is that Ctrl-C stops it, resumable.
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def count(text, what):
         value = parse_values(text, what, int) if text not in (None, "") else (None,)
@@ -623,6 +617,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Started with Ctrl-C ignored (a background job of a non-interactive shell, some CI runners), a command would
+    # never stop on SIGINT and run to the end; its contract is that Ctrl-C stops it, nothing partial left.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:  # the converters' own progress chatter says nothing a user acts on

@@ -106,18 +106,26 @@ def update_manifest(variant_dir: Path, variant: dict, preprocessing: dict, calib
     entry whose variant inputs (weights, preprocessing) changed is dropped with the old run. `replacing`:
     formats (FORMATS names) about to be rewritten, whose old entries go now, before their files are replaced;
     a calibrated format among them drops the calibration record too (its new one comes with its file).
+    Calibrated entries name the calibration they were made with (`calibration_sha256`); a new calibration
+    record drops those made with another, so the record is true of every int8 file the manifest lists.
     """
     variant_dir = Path(variant_dir)
     old = _previous(variant_dir, variant)
     same_inputs = old.get("variant") == variant and old.get("preprocessing") == preprocessing
     merged = {}
     if same_inputs:
+        old_calibration = (old.get("calibration") or {}).get("sha256")
         for entry in old.get("artifacts", []):
             path = variant_dir / entry["file"]
             if entry_format(entry) not in replacing and path.is_file() and sha256_file(path) == entry["sha256"]:
+                if entry_format(entry) in CALIBRATED and old_calibration:  # entries older than the field
+                    entry = {**entry, "calibration_sha256": entry.get("calibration_sha256", old_calibration)}
                 merged[entry["file"]] = entry
     for entry in artifacts:
         merged[entry["file"]] = entry
+    if calibration is not None:
+        merged = {f: e for f, e in merged.items()
+                  if entry_format(e) not in CALIBRATED or e.get("calibration_sha256") == calibration.get("sha256")}
     if calibration is None and same_inputs and not set(replacing) & CALIBRATED:
         calibration = old.get("calibration")
     return write_json(variant_dir / MANIFEST, {

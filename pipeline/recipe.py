@@ -5,8 +5,10 @@ module, skippable through the config, and numbered here as in the docstring.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-import tempfile
+import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,12 +75,15 @@ def variant_dir(out: Path, task: Task, variant: Variant) -> Path:
 
 def ensure_writable(folder: Path) -> None:
     """Fail before any work if OUT cannot take files, rather than after minutes of conversion."""
+    probe = folder / f".probe-{secrets.token_hex(6)}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
-            pass
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
         raise PipelineError(f"expected a writable output folder, received OUT={folder} ({exc.strerror or exc})") from None
+    finally:  # named before it exists: a Ctrl-C while it is created still removes it
+        with contextlib.suppress(OSError):  # e.g. OUT is a file: the error above is the one to report
+            probe.unlink(missing_ok=True)
 
 
 def needs_calibration(formats) -> bool:
@@ -243,9 +248,11 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
 
     def listed(artifact: Artifact) -> None:
         entry = audit_entries(folder, [artifact.to_dict()])[0]
+        if calib is not None and entry_format(entry) in CALIBRATED:
+            entry["calibration_sha256"] = calib.digest  # the calibration this file was made with
         entries.append(entry)
-        calibrated = calib is not None and entry_format(entry) in CALIBRATED
-        update_manifest(folder, record, preprocessing, calib.to_dict() if calibrated else None, [entry])
+        update_manifest(folder, record, preprocessing, calib.to_dict() if "calibration_sha256" in entry else None,
+                        [entry])
 
     artifacts = convert_all(model, cfg, task, folder, calib, weights_file, on_artifact=listed)
 

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from calibration.preprocessing import Preprocessing
 from calibration.tasks import LabeledImages, Task, imagenet_folder
 from pipeline import limits, runtimes
-from pipeline.artifacts import write_json
+from pipeline.artifacts import sha256_file, write_json
 from pipeline.errors import PipelineError
 from pipeline.intervals import PairedCounts, check_agreement, check_drop, combined, drop_interval_points, \
     paired_counts, proportion_interval
@@ -146,6 +146,10 @@ def _reusable(previous: dict | None, images: LabeledImages, cfg: ValidationConfi
     return {row["sha256"]: row for row in previous.get("artifacts", []) if row.get("sha256")}
 
 
+def _sha256(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
+
+
 def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationConfig(),
              reuse: dict | None = None) -> ValidationResult:
     """Run the float model and every artifact of the manifest on the held-out images; write validation.json.
@@ -168,14 +172,21 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
     labelled = labels is not None
 
     known = _reusable(reuse, images, cfg)
-    todo = [e for e in manifest["artifacts"] if e["sha256"] not in known]
+    # Rows are filed under the sha256 of the file measured, which the report checks against its manifest entry.
+    measured = {e["file"]: _sha256(variant_dir / e["file"]) for e in manifest["artifacts"]}
+    for e in manifest["artifacts"]:
+        if measured[e["file"]] not in (None, e["sha256"]):
+            log.warning("validate %s: %s changed since manifest.json listed it; its row names the file measured",
+                        variant_dir.name, e["file"])
+    todo = [e for e in manifest["artifacts"] if measured[e["file"]] not in known]
     with tqdm(total=len(pixels) * (1 + len(todo)), desc=f"validate {variant_dir.name}",
               unit="img", leave=False) as bar:
         reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), pixels, normalize, bar)
         rows = []
         for entry in manifest["artifacts"]:
-            if entry["sha256"] in known:
-                rows.append({**known[entry["sha256"]], "file": entry["file"]})
+            sha = measured[entry["file"]]
+            if sha in known:
+                rows.append({**known[sha], "file": entry["file"]})
                 continue
             model = runtimes.load(variant_dir / entry["file"], cfg.batch, cfg.threads)
             probs = runtimes.predict(model, pixels, normalize, bar)
@@ -186,7 +197,7 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
             # Per-tensor int8 exists to show the collapse, so it is reported but does not fail the run.
             gate["enforced"] = entry.get("per_channel") is not False
             rows.append({"file": entry["file"], "format": entry["format"], "precision": entry["precision"],
-                         "per_channel": entry.get("per_channel"), "sha256": entry["sha256"], "metrics": metrics,
+                         "per_channel": entry.get("per_channel"), "sha256": sha, "metrics": metrics,
                          "gate": gate})
     if known:
         log.info("validate %s: %d artifact(s) measured, %d unchanged since the last validation", variant_dir.name,
