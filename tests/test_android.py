@@ -297,12 +297,14 @@ def test_task_library_classifies_like_our_validation(android_models, task_librar
         np.testing.assert_allclose(scores, ours, atol=1e-5)
     else:
         # uint8 input: the Task Library feeds the raw pixels and leaves the normalisation to the input
-        # quantization. Proof: the scores of ai-edge-litert fed raw pixels with builtin kernels (no XNNPACK),
-        # to two output levels: the TFLite inside tflite-support 0.4.4 is older and rounds the odd value otherwise
-        # (one level with the 64 px checkpoint, two on 1 of 200 values with its multi-resolution successor).
+        # quantization. Proof: the scores of ai-edge-litert fed raw pixels with builtin kernels (no XNNPACK).
+        # The TFLite inside tflite-support 0.4.4 is older and requantizes with another rounding, which moves the
+        # odd near-tied score by a few output levels (1-2 levels on 1 of 200 values with one calibration set,
+        # 2-6 levels on 3 of 200 with another); a wrong normalisation would move nearly every score by far more.
         level = 1 / 256
-        np.testing.assert_allclose(scores, builtin_kernel_probabilities(path, android_models.pixels), rtol=0,
-                                   atol=2 * level * 1.001)
+        diff = np.abs(scores - builtin_kernel_probabilities(path, android_models.pixels))
+        assert diff.max() <= 8 * level * 1.001, diff.max() / level
+        assert np.mean(diff > level * 1.001) <= 0.05, np.mean(diff > level * 1.001)
     # Top-1 against our validation path (XNNPACK kernels, normalised floats re-quantized): int8 kernels of the two
     # runtimes round differently (up to ~10 output levels of 1/256 seen), so a top-1 must lead by more than that.
     noise = 1e-4 if precision == "fp32" else 16 / 256
