@@ -114,14 +114,15 @@ def readme_block(record: dict) -> str:
     for r in record["checkpoints"]:
         cells = [f"{names[r['arch']]} {r['alpha']:.2f} / {r['resolution']} px", f"{100 * r['float_top1']:.2f} %",
                  f"{100 * r['real']['top1']:.2f} %"]
-        cells += [f"{100 * s['top1']:.2f} % ({-s['points_below_real']:+.2f} pt, {s['seconds']:.0f} s)"
+        cells += [f"{100 * s['top1']:.2f} % ({0.0 - s['points_below_real']:+.2f} pt, {s['seconds']:.0f} s)"
                   for s in r["synthetic"]]
         cells.append(f"within {TARGET_POINTS[r['arch']]} pt")
         lines.append("| " + " | ".join(cells) + " |")
     h = record["headline"]
     lines.append("")
-    lines.append(f"Test images: {record['images']:,} of the Fashion-MNIST test split; seconds are the synthesis alone, "
-                 "on this 2-core machine shared with other jobs.")
+    lines.append(f"Test images: {record['images']:,} of the Fashion-MNIST test split. In brackets: synthetic minus "
+                 "real-image int8 top-1, and the seconds of the synthesis alone, on this 2-core machine shared with "
+                 "other jobs.")
     if h:
         lines.append(f"Synthesis time for {h['variant']} ({h['samples']} samples x {h['steps']} steps, the default): "
                      f"{h['seconds']:.0f} s on {h['cores']} cores ({h['busy_cores_before']} busy before it started).")

@@ -33,8 +33,8 @@ BN_EPSILON = 1e-3
 class SyntheticConfig:
     """How hard to optimise: `steps` Adam steps per batch of `batch` inputs, in [-1, 1]-scaled input units."""
 
-    # 25 steps calibrate as well as 100 on the reference checkpoints at a quarter of the time
-    # (benchmarks/records/synthetic_calibration.json).
+    # 25 steps calibrate as well as 100 on the reference checkpoints (benchmarks/records/
+    # synthetic_calibration.json); at 224 px a step costs seconds, so the steps set the time there.
     steps: int = 25
     batch: int = 32
     learning_rate: float = 0.1

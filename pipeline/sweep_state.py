@@ -167,7 +167,7 @@ class Planner:
                     "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed,
                              **({"budget": q.budget} if q.budget is not None else {})},
                     "onnx-int8": {"opset": self.cfg.opset, "per_channel": q.per_channel, "n": q.num_samples,
-                                  "seed": q.seed}}
+                                  "seed": q.seed, **({"budget": q.budget} if q.budget is not None else {})}}
         keys = {}
         for fmt in self.cfg.formats:
             parts = {**base, "settings": {**settings[fmt], "format": fmt, "metadata": True}}
