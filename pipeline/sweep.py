@@ -333,9 +333,9 @@ def _record_conversion(outcome: Outcome, state: dict, keys: dict, job: Job, resu
             files[sweep_format(entry)][entry["file"]] = entry["sha256"]
     missing = [f for f, names in files.items() if not names] + \
               [n for names in files.values() for n in names if not (outcome.folder / n).is_file()]
-    if missing:  # a Ray worker wrote into a folder that this machine does not see
+    if missing:  # files the job reported but that never reached OUT
         outcome.fail("convert", f"expected the converted files in {outcome.folder}, received none for "
-                                f"{', '.join(missing)}; with a Ray cluster OUT must be on a shared filesystem")
+                                f"{', '.join(missing)}")
         return
     converted = state.setdefault("convert", {})
     for fmt, names in files.items():
