@@ -73,9 +73,12 @@ def _add_ssh_args(p: argparse.ArgumentParser) -> None:
 
 def _thread_counts(text: str) -> int | tuple[int, ...] | None:
     """'4' -> 4, '1 2 4' -> (1, 2, 4): THREADS as an axis."""
-    counts = tuple(_integers(text, "THREADS"))
+    try:
+        counts = tuple(int(v) for v in str(text).replace(",", " ").split())
+    except ValueError:  # argparse turns this into its own one-line error (pipeline.cli_errors)
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if any(c < 1 for c in counts):
-        raise PipelineError(f"expected THREADS to be whole numbers >= 1, received THREADS={text!r}")
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r} (each count >= 1)")
     return None if not counts else counts[0] if len(counts) == 1 else counts
 
 

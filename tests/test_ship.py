@@ -22,7 +22,7 @@ FP16_FAILS = Gates(fp16_agreement=1.01, fp32_agreement=0.0, int8_drop_points=100
 @pytest.fixture
 def variant_copy(tiny_export, tmp_path):
     """A copy of the tiny every-format export (its ONNX files too), to validate without touching the fixture."""
-    copy = tmp_path / "variant"
+    copy = tmp_path / "variant" / tiny_export.variant_dir.name  # a variant folder is named after its variant
     shutil.copytree(tiny_export.variant_dir, copy, ignore=shutil.ignore_patterns("android", "validation.json"))
     return copy
 

@@ -1,13 +1,15 @@
 """Threads as an axis (THREADS="1 2 4"): every artifact timed at each count, the report's scaling table and plot."""
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 
 import pytest
 
+from pipeline.artifacts import sha256_file
+
 from pipeline.cli import _thread_counts
-from pipeline.errors import PipelineError
 from pipeline.report import write_report
 from pipeline.report_threads import scaling
 from targets.local import bench_local
@@ -36,9 +38,10 @@ def test_scaling_rows_take_the_faster_runtime_per_count_and_name_where_more_core
 def test_thread_counts_parse_and_check():
     assert _thread_counts("4") == 4 and _thread_counts("1 2 4") == (1, 2, 4) and _thread_counts("") is None
     assert thread_counts(None) == [None] and thread_counts(3) == [3] and thread_counts((1, 2, 1)) == [1, 2]
-    with pytest.raises(PipelineError, match=r"expected THREADS to be whole numbers >= 1, received THREADS='1 0'"):
+    # argparse turns these into one line: "expected --threads to be a whole number, received …" (test_one_line_errors)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"invalid int value: '1 0' \(each count >= 1\)"):
         _thread_counts("1 0")
-    with pytest.raises(PipelineError, match=r"expected THREADS to be whole numbers"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"invalid int value: '1 two'"):
         _thread_counts("1 two")
 
 
@@ -48,7 +51,8 @@ def test_bench_at_two_thread_counts_writes_the_scaling_table_and_plot(tmp_path):
     shutil.copytree(tiny_variant(), folder)
     for name in ("_dynamic.tflite", "_fp16.tflite"):  # fewer files: the test is about the axis, not the formats
         (folder / f"{VARIANT}{name}").unlink()
-    entries = [{"file": p.name, "format": p.suffix[1:], "precision": p.stem.rsplit("_", 1)[1]}
+    entries = [{"file": p.name, "format": p.suffix[1:], "precision": p.stem.rsplit("_", 1)[1],
+                "bytes": p.stat().st_size, "sha256": sha256_file(p)}  # the report counts only verified files
                for p in sorted(folder.iterdir()) if p.suffix in (".tflite", ".onnx")]
     (folder / "manifest.json").write_text(json.dumps({"variant": {"name": VARIANT, "task": "fashion-mnist"},
                                                       "artifacts": entries}))
