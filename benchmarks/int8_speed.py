@@ -151,6 +151,13 @@ def _culprits(fast_path: dict) -> str:
     return ", ".join(f"{op} x{n}" for op, n in slow) or "—"
 
 
+def _busy_note(most: float) -> str:
+    # A quiet machine's 2-thread onnxruntime p50 still wanders (its spinning pool meets the runner's own
+    # threads); "min" is steadier either way.
+    return (", so p50s include waiting for a core and ratios are noisy" if most > 0.25 else
+            " (an otherwise idle machine; 2-thread onnxruntime p50s still wander between runs)")
+
+
 def readme_table(record: dict) -> str:
     """The README's Markdown table of the record (the block between the int8-speed markers)."""
     title = {"v1": "V1", "v2": "V2", "v3-small": "V3-Small", "v3-large": "V3-Large"}
@@ -170,7 +177,7 @@ def readme_table(record: dict) -> str:
     lines.append("")
     lines.append(f"Measured {record['generated_utc']} on {record['host']['cpu']} ({record['host']['cores']} cores) by "
                  f"`benchmarks/int8_speed.py`; other programs used {min(busy, default=0):.1f}-{max(busy, default=0):.1f} "
-                 f"cores meanwhile, so p50s include waiting for a core and ratios are noisy; \"min\" is the fastest "
+                 f"cores meanwhile{_busy_note(max(busy, default=0))}; \"min\" is the fastest "
                  f"run of each file, the closest figure to the kernels' own speed. ✗: p50 ratio below the "
                  f"{record['target_ratio']}x target. \"before\": fp32 / int8 of the files the pipeline wrote before "
                  "(fused HARD_SWISH, ONNX int8 activations).")
