@@ -17,7 +17,7 @@ from tests_targets import pi_emulator
 
 TASK = "fashion-mnist"
 ARGS = ("--task", TASK, "--alphas", "0.25", "--resolutions", "32", "--formats", "fp32 int8", "--limit", "50",
-        "--n", "16", "--runs", "10", "--no-progress", "--gate-int8-drop", "100", "--targets", "local pi-emulator")
+        "--n", "16", "--runs", "10", "--no-progress", "--gate-int8-drop", "100", "--gate-int8-agreement", "0", "--targets", "local pi-emulator")
 
 
 def test_targets_by_name_profile_or_host():
