@@ -167,5 +167,5 @@ test: setup setup-ray  ## the test suite (slow tests included)
 test-fast: setup  ## the test suite without slow tests
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
-clean:  ## remove OUT (only a folder the pipeline created: it holds OUT/.mobilenet_edge; never .venv)
-	$(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,$(PYTHON)) -m pipeline.cli clean --out "$$OUT"
+clean: setup  ## remove OUT (only a folder the pipeline created: it holds OUT/.mobilenet_edge; never .venv)
+	$(CLI) clean --out "$$OUT"

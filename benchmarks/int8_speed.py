@@ -28,12 +28,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks import runner  # noqa: E402
+from mobilenet_edge.benchmarks import runner  # noqa: E402
 
 RECORD = ROOT / "benchmarks" / "records" / "int8_speed.json"
 ARCHS = ("v1", "v2", "v3-small", "v3-large")
@@ -44,8 +43,8 @@ log = logging.getLogger("int8_speed")
 
 def calibration(arch: str, resolution: int, count: int, seed: int = 0):
     """`count` smooth random images in the arch's input range (V3 takes 0..255 pixels, V1/V2 [-1, 1])."""
-    from calibration.representative import CalibrationSet
-    from pipeline.archs import get_arch
+    from mobilenet_edge.calibration.representative import CalibrationSet
+    from mobilenet_edge.pipeline.archs import get_arch
 
     a = get_arch(arch)
     images = runner.smooth_image(np.random.default_rng(seed), (count, resolution, resolution, 3))
@@ -60,11 +59,11 @@ def convert_family_member(arch: str, folder: Path, resolution: int = 224, sample
     """fp32 / int8 (/ baseline int8) .tflite and .onnx of one random-weight model; existing files are kept."""
     import keras
 
-    from pipeline.artifacts import write_bytes
-    from pipeline.build import mobilenet
-    from pipeline.config import QuantConfig
-    from pipeline.convert import tflite_bytes
-    from pipeline.convert_onnx import convert_onnx, convert_onnx_int8
+    from mobilenet_edge.pipeline.artifacts import write_bytes
+    from mobilenet_edge.pipeline.build import mobilenet
+    from mobilenet_edge.pipeline.config import QuantConfig
+    from mobilenet_edge.pipeline.convert.tflite import tflite_bytes
+    from mobilenet_edge.pipeline.convert.onnx import convert_onnx, convert_onnx_int8
 
     folder.mkdir(parents=True, exist_ok=True)
     files = {"tflite fp32": folder / "fp32.tflite", "tflite int8": folder / "int8.tflite",
@@ -113,8 +112,8 @@ def interleaved_times(paths: dict[str, Path], threads: int, rounds: int, runs: i
 
 def measure(work: Path, archs=ARCHS, threads=(1, 2), rounds: int = 10, runs: int = 10, baseline: bool = True) -> dict:
     """Convert, audit and time every family member; the record that `RECORD` holds."""
-    from pipeline.executors import busy_cores
-    from pipeline.fastpath import audit
+    from mobilenet_edge.pipeline.sweep.executors import busy_cores
+    from mobilenet_edge.pipeline.convert.fastpath import audit
 
     results, audits = [], {}
     for arch in archs:
@@ -207,7 +206,7 @@ def main(argv=None) -> int:
     if args.from_record:
         record = json.loads(args.record.read_text())
     else:
-        from pipeline.artifacts import write_json
+        from mobilenet_edge.pipeline.artifacts import write_json
 
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as scratch:
@@ -218,7 +217,7 @@ def main(argv=None) -> int:
         write_json(args.record, record)
     print(readme_table(record))
     if args.readme:
-        from pipeline.artifacts import write_text
+        from mobilenet_edge.pipeline.artifacts import write_text
 
         write_text(args.readme, replace_block(args.readme.read_text(), readme_table(record)))
     return 0

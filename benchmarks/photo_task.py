@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from calibration import fashion_mnist
+from mobilenet_edge.calibration import fashion_mnist
 
 CLASSES = {"trouser": 1, "sneaker": 7, "bag": 8}  # folder name -> Fashion-MNIST label
 

@@ -31,14 +31,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipeline.artifacts import write_json  # noqa: E402
-from pipeline.errors import PipelineError  # noqa: E402
-from pipeline.executors import busy_cores  # noqa: E402
-from pipeline.sweep import PAPER_RESOLUTIONS, SweepConfig, parse_values, run_sweep  # noqa: E402
-from pipeline.validate import Gates, ValidationConfig  # noqa: E402
+from mobilenet_edge.pipeline.artifacts import write_json  # noqa: E402
+from mobilenet_edge.pipeline.errors import PipelineError  # noqa: E402
+from mobilenet_edge.pipeline.sweep.executors import busy_cores  # noqa: E402
+from mobilenet_edge.pipeline.sweep import parse_values, run_sweep
+from mobilenet_edge.pipeline.config import PAPER_RESOLUTIONS, SweepConfig
+from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
 TASK = "fashion-mnist"
 # Timing only: near-chance accuracy at 128-224 px would fail the int8 gate, which is not what is measured here.

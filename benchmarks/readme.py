@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 README = ROOT / "README.md"
 CHECKPOINTS = ROOT / "pipeline" / "checkpoints" / "fashion-mnist"
 RECORDS = ROOT / "benchmarks" / "records"
@@ -47,7 +46,7 @@ def checkpoints_table() -> str:
 
 def family_cost_table() -> str:
     """Mult-Adds and parameters of each architecture at 1.0-224 from the cost model, beside the papers'."""
-    from pipeline.cost import cost_table
+    from mobilenet_edge.pipeline.cost.table import cost_table
 
     rows = ["| `ARCH` | Mult-Adds | published | parameters (weights only) | published | Keras `count_params()` |",
             "|---|---|---|---|---|---|"]
@@ -69,21 +68,21 @@ def _published(figures: dict, key: str) -> str:
 
 def int8_speed_table() -> str:
     """fp32 vs int8 p50 of the family at 224 px (benchmarks/int8_speed.py's record)."""
-    from benchmarks import int8_speed
+    from mobilenet_edge.benchmarks import int8_speed
 
     return int8_speed.readme_table(json.loads(int8_speed.RECORD.read_text()))
 
 
 def synthetic_calibration_table() -> str:
     """int8 top-1 with data-free vs real-image calibration (benchmarks/synthetic_calibration.py's record)."""
-    from benchmarks import synthetic_calibration
+    from mobilenet_edge.benchmarks import synthetic_calibration
 
     return synthetic_calibration.readme_block(json.loads(synthetic_calibration.RECORD.read_text()))
 
 
 def transfer_table() -> str:
     """Transfer from the reference backbone vs. from scratch on a photo-like folder (transfer_bench.py's record)."""
-    from benchmarks import transfer_bench
+    from mobilenet_edge.benchmarks import transfer_bench
 
     return transfer_bench.table(json.loads(transfer_bench.RECORD.read_text()))
 

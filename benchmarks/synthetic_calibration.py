@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
@@ -47,8 +46,8 @@ def busy_cores() -> float:
 
 
 def int8_top1(model, calib, images, pre) -> float:
-    from pipeline import runtimes
-    from pipeline.convert import tflite_bytes
+    from mobilenet_edge.pipeline.validate import runtimes
+    from mobilenet_edge.pipeline.convert.tflite import tflite_bytes
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "int8.tflite"
@@ -58,11 +57,12 @@ def int8_top1(model, calib, images, pre) -> float:
 
 
 def measure_checkpoint(arch: str, alpha: float, limit: int | None, cache: Path) -> dict:
-    from calibration.representative import calibration_set
-    from calibration.synthetic import SyntheticConfig
-    from calibration.tasks import resolve_task
-    from pipeline import build, runtimes
-    from pipeline.config import Variant
+    from mobilenet_edge.calibration.representative import calibration_set
+    from mobilenet_edge.calibration.synthetic import SyntheticConfig
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline import build
+    from mobilenet_edge.pipeline.validate import runtimes
+    from mobilenet_edge.pipeline.config import Variant
 
     task = resolve_task("fashion-mnist")
     resolution = build.checkpoint_info(build.reference_checkpoint(task.kind, alpha, arch))["resolution"]
@@ -90,10 +90,10 @@ def measure_checkpoint(arch: str, alpha: float, limit: int | None, cache: Path) 
 
 def time_headline(samples: int, steps: int, cache: Path) -> dict:
     """Synthesis time for V1 alpha 0.75 at 224 px (the ImageNet layout `make int8 ALPHA=0.75` builds)."""
-    from calibration.representative import calibration_set
-    from calibration.synthetic import SyntheticConfig
-    from calibration.tasks import resolve_task
-    from pipeline.archs import get_arch
+    from mobilenet_edge.calibration.representative import calibration_set
+    from mobilenet_edge.calibration.synthetic import SyntheticConfig
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.archs import get_arch
 
     model = get_arch("v1").keras_model(0.75, 224, 1000)
     before = busy_cores()
@@ -130,7 +130,7 @@ def readme_block(record: dict) -> str:
 
 
 def update_readme(record: dict, readme: Path = README) -> None:
-    from pipeline.artifacts import write_text
+    from mobilenet_edge.pipeline.artifacts import write_text
 
     text = readme.read_text()
     begin, end = f"<!-- begin:{BLOCK} -->", f"<!-- end:{BLOCK} -->"
@@ -142,8 +142,8 @@ def update_readme(record: dict, readme: Path = README) -> None:
 def main(argv=None) -> int:
     import json
 
-    from calibration.synthetic import SyntheticConfig
-    from pipeline.artifacts import write_json
+    from mobilenet_edge.calibration.synthetic import SyntheticConfig
+    from mobilenet_edge.pipeline.artifacts import write_json
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--limit", type=int, default=None, help="test images (default all 10,000)")

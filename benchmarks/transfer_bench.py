@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +35,11 @@ TARGET_TOP1, BUDGET_S = 0.95, 180
 
 def run(task_dir: Path, init: str, out: Path) -> dict:
     """Train once; the record's figures plus wall and CPU seconds of the whole stage."""
-    from calibration.tasks import resolve_task
-    from pipeline.config import Variant
-    from pipeline.executors import busy_cores
-    from pipeline.train import TrainConfig, small_data, train
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.config import Variant
+    from mobilenet_edge.pipeline.sweep.executors import busy_cores
+    from mobilenet_edge.pipeline.train import small_data, train
+    from mobilenet_edge.pipeline.config import TrainConfig
 
     task = resolve_task(str(task_dir))
     settings = small_data(task, init)
@@ -62,8 +62,8 @@ def run(task_dir: Path, init: str, out: Path) -> dict:
 
 
 def measure() -> dict:
-    from benchmarks.photo_task import CLASSES, make_photo_task
-    from calibration.folder_checks import check_folder
+    from mobilenet_edge.benchmarks.photo_task import CLASSES, make_photo_task
+    from mobilenet_edge.calibration.folder_checks import check_folder
 
     import keras
     import tensorflow as tf
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     p.add_argument("--readme", action="store_true", help="only rewrite README.md's table from the record")
     args = p.parse_args(argv)
     if not args.readme:
-        from pipeline.artifacts import write_json
+        from mobilenet_edge.pipeline.artifacts import write_json
 
         write_json(RECORD, measure())
     record = json.loads(RECORD.read_text())

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from calibration.synthetic import default_cache_dir
-from pipeline.errors import PipelineError
+from mobilenet_edge.calibration.synthetic import default_cache_dir
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from calibration.images import IMAGE_SUFFIXES
-from calibration.tasks import SPLIT_RULE, split_of
-from pipeline.errors import PipelineError
+from mobilenet_edge.calibration.images import IMAGE_SUFFIXES
+from mobilenet_edge.calibration.tasks import SPLIT_RULE, split_of
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

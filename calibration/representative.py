@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.images import find_images
-from calibration.synthetic import SOURCE as SYNTHETIC, SyntheticConfig, synthetic_pixels
-from calibration.tasks import LabeledImages, Task, read_images
-from pipeline.errors import PipelineError
+from mobilenet_edge.calibration.images import find_images
+from mobilenet_edge.calibration.synthetic import SOURCE as SYNTHETIC, SyntheticConfig, synthetic_pixels
+from mobilenet_edge.calibration.tasks import LabeledImages, Task, read_images
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from calibration.preprocessing import Preprocessing
+from mobilenet_edge.calibration.preprocessing import Preprocessing
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def batchnorm_probe(model):
 
     layers = [l for l in model.layers if l.__class__.__name__ == "BatchNormalization"]
     if not layers:
-        from pipeline.errors import PipelineError
+        from mobilenet_edge.pipeline.errors import PipelineError
 
         raise PipelineError(f"expected a model with BatchNorm layers for data-free calibration, received {model.name}")
     return keras.Model(model.inputs, [l.input for l in layers]), layers
@@ -151,7 +151,7 @@ def synthetic_key(model, pre: Preprocessing, count: int, seed: int, cfg: Synthet
 def synthetic_pixels(model, pre: Preprocessing, count: int, seed: int = 0, cfg: SyntheticConfig = SyntheticConfig(),
                      cache_dir: Path | None = None, progress: bool = True) -> SyntheticSamples:
     """ZeroQ inputs for `model` as uint8 pixels (contract `pre`), from the cache when this exact set was made."""
-    from pipeline.artifacts import atomic_path
+    from mobilenet_edge.pipeline.artifacts import atomic_path
 
     key = synthetic_key(model, pre, count, seed, cfg)
     path = Path(cache_dir or default_cache_dir()) / "synthetic" / f"{key}.npy"

@@ -20,10 +20,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from calibration import fashion_mnist
-from calibration.images import IMAGE_SUFFIXES, find_images, load_rgb
-from calibration.preprocessing import Preprocessing
-from pipeline.errors import PipelineError
+from mobilenet_edge.calibration import fashion_mnist
+from mobilenet_edge.calibration.images import IMAGE_SUFFIXES, find_images, load_rgb
+from mobilenet_edge.calibration.preprocessing import Preprocessing
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Task:
 
     def preprocessing(self, resolution: int, arch: str = "v1") -> Preprocessing:
         """The contract for this task at `resolution`; the normalisation is the architecture's (V3: 0..255)."""
-        from pipeline.archs import get_arch
+        from mobilenet_edge.pipeline.archs import get_arch
 
         # Fashion-MNIST garments fill their 28 px frame and the reference weights were trained without a
         # crop; photos (ImageNet, user folders) get the usual 87.5 % central crop.

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.artifacts import sha256_file, write_bytes, write_text
-from pipeline.errors import PipelineError
-from pipeline.manifest import MANIFEST, read_manifest
-from pipeline.metadata import LABELS_FILE, add_metadata, model_info
-from pipeline.ship import TASK_LIBRARY_INPUTS, Selection, select, table
+from mobilenet_edge.pipeline.artifacts import sha256_file, write_bytes, write_text
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.manifest import MANIFEST, read_manifest
+from mobilenet_edge.pipeline.convert.metadata import LABELS_FILE, add_metadata, model_info
+from mobilenet_edge.pipeline.ship import TASK_LIBRARY_INPUTS, Selection, select, table
 
 log = logging.getLogger(__name__)
 

@@ -9,34 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from calibration.folder_checks import check_folder
-from calibration.tasks import Task, resolve_task
-from pipeline.android import export_android
-from pipeline.config import ExportConfig, QuantConfig, Variant
-from pipeline.errors import PipelineError
-from pipeline.manifest import read_manifest
-from pipeline.recipe import RecipeConfig, export_variant
-from pipeline.ship import Selection, select
-from pipeline.train import TrainConfig, train
-from pipeline.validate import ValidationConfig
+from mobilenet_edge.calibration.folder_checks import check_folder
+from mobilenet_edge.calibration.tasks import Task, resolve_task
+from mobilenet_edge.pipeline.android import export_android
+from mobilenet_edge.pipeline.config import AndroidTaskConfig, ExportConfig, RecipeConfig, Variant
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.manifest import read_manifest
+from mobilenet_edge.pipeline.recipe import export_variant
+from mobilenet_edge.pipeline.ship import Selection, select
+from mobilenet_edge.pipeline.train import train
+from mobilenet_edge.pipeline.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
 ANDROID_FORMATS = ("fp32", "fp16", "dynamic", "int8")
-
-
-@dataclass(frozen=True)
-class AndroidTaskConfig:
-    variant: Variant  # weights "" for a folder task: train (or reuse) a checkpoint
-    train: TrainConfig = field(default_factory=TrainConfig)  # used only when the folder task is trained
-    quant: QuantConfig = field(default_factory=QuantConfig)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    out: Path = Path("artifacts")
-    checkpoints: Path | None = None  # default OUT/checkpoints/<task>
-    bench_threads: int | None = None  # None: every usable core
 
 
 @dataclass(frozen=True)
@@ -78,7 +67,7 @@ def android_from_task(cfg: AndroidTaskConfig) -> AndroidTaskResult:
         checkpoint = Path(variant.weights)
 
     # 2. export, validate, benchmark
-    from pipeline.executors import busy_cores, usable_cores
+    from mobilenet_edge.pipeline.sweep.executors import busy_cores, usable_cores
 
     busy = busy_cores()  # the machine may be shared: said beside the latencies
     result = export_variant(RecipeConfig(

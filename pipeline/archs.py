@@ -1,5 +1,9 @@
 """The MobileNet family: one registry entry per architecture, the only place that knows their differences.
 
+An entry carries what every stage needs: names, the alpha range, the ImageNet weights Keras has, the
+input normalisation, the keras.applications factory and its options, and the cost function
+(pipeline/cost/). A new family member is one entry here plus its cost module.
+
 | arch      | paper                             | alpha (random / own weights) | ImageNet weights (Keras)                   | input        |
 |-----------|-----------------------------------|------------------------------|--------------------------------------------|--------------|
 | v1        | Howard et al. 2017, 1704.04861    | (0, 1]                       | 0.25 0.5 0.75 1.0 x 128 160 192 224         | [-1, 1]      |
@@ -14,8 +18,13 @@ metadata and `predict` all take the normalisation from here, so a V3 file is nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.cost.v1 import cost_v1
+from mobilenet_edge.pipeline.cost.v2 import cost_v2
+from mobilenet_edge.pipeline.cost.v3 import cost_v3
+from mobilenet_edge.pipeline.errors import PipelineError
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,11 @@ class Arch:
     mean: float  # normalisation: (pixel - mean) / std
     std: float
     paper: str
+    keras_factory: str  # the keras.applications function that builds it
+    keras_options: tuple[tuple[str, object], ...]  # its arguments beyond the common ones
+    cost: Callable  # (alpha, resolution, classes) -> the cost report (pipeline/cost/), inputs already checked
+    short_title: str  # "V3-Small", for tables and plot legends
+    marker: str  # its matplotlib marker in the report's plots
 
     def check_alpha(self, alpha) -> float:
         """alpha as a float within this architecture's range, or a one-line error."""
@@ -47,28 +61,28 @@ class Arch:
         """The plain Keras application (softmax classifier); weights None or 'imagenet'."""
         import keras
 
-        apps = keras.applications
-        shape = (resolution, resolution, 3)
-        common = dict(input_shape=shape, alpha=alpha, include_top=True, weights=weights, classes=classes,
-                      classifier_activation="softmax")
-        if self.key == "v1":
-            # depth_multiplier is Keras's channels-per-depthwise-filter knob, not the paper's rho: it stays 1.
-            return apps.MobileNet(depth_multiplier=1, **common)
-        if self.key == "v2":
-            return apps.MobileNetV2(**common)
-        factory = apps.MobileNetV3Small if self.key == "v3-small" else apps.MobileNetV3Large
-        return factory(minimalistic=False, include_preprocessing=True, **common)
+        factory = getattr(keras.applications, self.keras_factory)
+        return factory(input_shape=(resolution, resolution, 3), alpha=alpha, include_top=True, weights=weights,
+                       classes=classes, classifier_activation="softmax", **dict(self.keras_options))
 
 
+# V3: the full (not "minimalistic") models with their Rescaling layer, so they take 0..255 pixels.
+V3_OPTIONS = (("minimalistic", False), ("include_preprocessing", True))
+
+# One entry per family member, in the order tables list them.
 ARCHS: dict[str, Arch] = {a.key: a for a in (
     Arch("v1", "MobileNet V1", "mobilenet", 1.0, (0.25, 0.5, 0.75, 1.0), (128, 160, 192, 224), 127.5, 127.5,
-         "Howard et al. 2017, arXiv 1704.04861"),
+         "Howard et al. 2017, arXiv 1704.04861", "MobileNet",
+         # depth_multiplier is Keras's channels-per-depthwise-filter knob, not the paper's rho: it stays 1.
+         (("depth_multiplier", 1),), cost_v1, "V1", "o"),
     Arch("v2", "MobileNet V2", "mobilenet_v2", 1.4, (0.35, 0.5, 0.75, 1.0, 1.3, 1.4), (96, 128, 160, 192, 224),
-         127.5, 127.5, "Sandler et al. 2018, arXiv 1801.04381"),
+         127.5, 127.5, "Sandler et al. 2018, arXiv 1801.04381", "MobileNetV2", (), cost_v2, "V2", "s"),
     Arch("v3-small", "MobileNet V3-Small", "mobilenet_v3_small", 1.0, (0.75, 1.0), None, 0.0, 1.0,
-         "Howard et al. 2019, arXiv 1905.02244"),
+         "Howard et al. 2019, arXiv 1905.02244", "MobileNetV3Small", V3_OPTIONS, partial(cost_v3, "v3-small"),
+         "V3-Small", "^"),
     Arch("v3-large", "MobileNet V3-Large", "mobilenet_v3_large", 1.0, (0.75, 1.0), None, 0.0, 1.0,
-         "Howard et al. 2019, arXiv 1905.02244"),
+         "Howard et al. 2019, arXiv 1905.02244", "MobileNetV3Large", V3_OPTIONS, partial(cost_v3, "v3-large"),
+         "V3-Large", "D"),
 )}
 
 

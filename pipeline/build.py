@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.archs import alpha_text, get_arch
-from pipeline.config import Variant
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.archs import alpha_text, get_arch
+from mobilenet_edge.pipeline.config import Variant
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.artifacts import write_text
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.artifacts import write_text
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

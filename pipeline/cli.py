@@ -14,15 +14,15 @@ import traceback
 import warnings
 from pathlib import Path
 
-from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
-from pipeline.cli_errors import EXIT_BUG, EXIT_OS, EXIT_TOOL, EXIT_USAGE, OneLineParser, image_list, os_error_message
-from pipeline.errors import PipelineError, ToolError
+from mobilenet_edge.pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
+from mobilenet_edge.pipeline.cli_errors import EXIT_BUG, EXIT_OS, EXIT_TOOL, EXIT_USAGE, OneLineParser, image_list, os_error_message
+from mobilenet_edge.pipeline.errors import PipelineError, ToolError
 
 log = logging.getLogger("mobilenet-edge")
 
 
 def _variant(args) -> Variant:
-    from calibration.tasks import resolve_task
+    from mobilenet_edge.calibration.tasks import resolve_task
 
     task = resolve_task(args.task)
     weights = args.weights or task.default_weights
@@ -34,7 +34,7 @@ def _variant(args) -> Variant:
 
 def _reference_resolution(task, alpha, arch) -> int | None:
     """The reference checkpoints' training resolution is the task's default input side."""
-    from pipeline import build
+    from mobilenet_edge.pipeline import build
 
     try:
         return build.checkpoint_info(build.reference_checkpoint(task.kind, float(alpha), arch)).get("resolution")
@@ -95,14 +95,14 @@ def _ray_resources(text: str | None) -> dict | None:
 
 
 def _validation_config(args):
-    from pipeline.validate import Gates, ValidationConfig
+    from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
     return ValidationConfig(limit=args.limit, eval_dir=args.eval, gates=Gates(
         args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement))
 
 
 def _recipe_config(args, formats, validation=None, bench=None, report=False):
-    from pipeline.recipe import RecipeConfig
+    from mobilenet_edge.pipeline.config import RecipeConfig
 
     return RecipeConfig(
         variant=_variant(args),
@@ -123,7 +123,7 @@ def _calib(args) -> str | None:
         raise PipelineError("expected CALIB_URL and CALIB_SHA256 together (and no CALIB), received "
                             f"CALIB={args.calib or ''!r} CALIB_URL={args.calib_url or ''!r} "
                             f"CALIB_SHA256={args.calib_sha256 or ''!r}")
-    from calibration.download import fetch_calibration
+    from mobilenet_edge.calibration.download import fetch_calibration
 
     return str(fetch_calibration(args.calib_url, args.calib_sha256))
 
@@ -134,7 +134,7 @@ def _int8_extras(args) -> dict:
 
 
 def cmd_export(args) -> int:
-    from pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.recipe import export_variant
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()] if args.formats != "all" else list(FORMATS)
     result = export_variant(_recipe_config(
@@ -153,7 +153,7 @@ def cmd_export(args) -> int:
 
 def _print_budgets(artifacts) -> bool:
     """BUDGET: each search's trials and one line of outcome; False when a search met no trial."""
-    from pipeline.budget import summary_line, trial_rows
+    from mobilenet_edge.pipeline.budget import summary_line, trial_rows
 
     met = True
     for a in artifacts:
@@ -182,9 +182,9 @@ def _print_validation(result) -> int:
 
 
 def cmd_validate(args) -> int:
-    from calibration.tasks import resolve_task
-    from pipeline.recipe import variant_dir
-    from pipeline.validate import validate
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.recipe import variant_dir
+    from mobilenet_edge.pipeline.validate import validate
 
     variant = _variant(args)
     result = validate(variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task), _validation_config(args))
@@ -208,8 +208,8 @@ def cmd_validate(args) -> int:
 
 def _validate_on_device(args, folder: Path, task) -> None:
     """`validate --host`: the same images on the device; differences are findings (printed, exit code kept)."""
-    from pipeline.validate import ValidationConfig
-    from pipeline.validate_device import DeviceTarget, validate_on_device
+    from mobilenet_edge.pipeline.config import ValidationConfig
+    from mobilenet_edge.pipeline.validate.device import DeviceTarget, validate_on_device
 
     target = DeviceTarget(args.host, port=args.port, identity=args.identity, known_hosts=args.known_hosts,
                           ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
@@ -229,7 +229,7 @@ def _validate_on_device(args, folder: Path, task) -> None:
 
 
 def cmd_cost(args) -> int:
-    from pipeline import cost
+    from mobilenet_edge.pipeline.cost import table as cost
 
     # cost_table validates ARCH, the arch's alpha range and RES itself (one-line PipelineError)
     report = cost.cost_table(args.alpha, resolution_from(args.res, args.rho), args.classes, arch=args.arch)
@@ -241,8 +241,9 @@ def cmd_cost(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from calibration.tasks import resolve_task
-    from pipeline.train import TrainConfig, small_data, train
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.train import small_data, train
+    from mobilenet_edge.pipeline.config import TrainConfig
 
     task = resolve_task(args.task)
     variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task,
@@ -254,7 +255,7 @@ def cmd_train(args) -> int:
                                    resolutions=sides, **given))
     # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.
     if not args.checkpoints:
-        from pipeline.clean import claim_output
+        from mobilenet_edge.pipeline.clean import claim_output
 
         claim_output(args.out)
     result = train(variant, task, cfg, args.checkpoints or args.out / "checkpoints" / task.slug)
@@ -272,7 +273,7 @@ def _integers(text: str, what: str) -> list[int]:
 
 
 def cmd_report(args) -> int:
-    from pipeline.report import write_report
+    from mobilenet_edge.pipeline.report import write_report
 
     result = write_report(args.out)
     print(f"report: {result.markdown} and {result.html}; summary: {result.summary}")
@@ -280,9 +281,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from calibration.tasks import resolve_task
-    from pipeline.recipe import variant_dir
-    from targets.local import bench_local
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.recipe import variant_dir
+    from mobilenet_edge.targets.local import bench_local
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
     path = bench_local(folder, threads=args.threads, runtime=args.runtime, runs=args.runs, profile=args.profile)
@@ -291,9 +292,9 @@ def cmd_bench(args) -> int:
 
 
 def cmd_bench_remote(args) -> int:
-    from calibration.tasks import resolve_task
-    from pipeline.recipe import variant_dir
-    from targets.ssh import bench_remote
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.recipe import variant_dir
+    from mobilenet_edge.targets.ssh import bench_remote
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
     path = bench_remote(folder, args.host, port=args.port, threads=args.threads, runtime=args.runtime,
@@ -326,9 +327,11 @@ def _timing_note(r: dict) -> str:
 def cmd_android(args) -> int:
     """Photos (or a task) to android/: train or reuse (folder TASK without WEIGHTS), export, validate, benchmark,
     ship only what passed (pipeline.android_task)."""
-    from calibration.tasks import resolve_task
-    from pipeline.android_task import AndroidTaskConfig, android_from_task
-    from pipeline.train import TrainConfig, small_data
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.android_task import android_from_task
+    from mobilenet_edge.pipeline.config import AndroidTaskConfig
+    from mobilenet_edge.pipeline.train import small_data
+    from mobilenet_edge.pipeline.config import TrainConfig
 
     task = resolve_task(args.task)
     variant = _variant(args)
@@ -355,11 +358,11 @@ def cmd_android(args) -> int:
 
 def cmd_predict(args) -> int:
     """Top-k labels per image; without --artifact, the variant's int8 .tflite (the file an app ships)."""
-    from pipeline.predict import default_artifact, predict
+    from mobilenet_edge.pipeline.predict import default_artifact, predict
 
     if args.artifact is None:
-        from calibration.tasks import resolve_task
-        from pipeline.recipe import variant_dir
+        from mobilenet_edge.calibration.tasks import resolve_task
+        from mobilenet_edge.pipeline.recipe import variant_dir
 
         args.artifact = default_artifact(variant_dir(args.out, resolve_task(args.task), _variant(args)))
     result = predict(args.artifact, [*args.images, *image_list(args.image_list)], top_k=args.top)
@@ -381,7 +384,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_clean(args) -> int:
-    from pipeline.clean import clean_output
+    from mobilenet_edge.pipeline.clean import clean_output
 
     result = clean_output(args.out)
     print(f"removed {result.path}" if result.removed else f"nothing to remove: {result.path} does not exist")
@@ -394,9 +397,9 @@ def _nums(values) -> str:
 
 def cmd_demo(args) -> int:
     """The main job: the offline reference task end to end, for every committed checkpoint."""
-    from pipeline.demo import run_demo
+    from mobilenet_edge.pipeline.demo import run_demo
 
-    from pipeline.sweep_grid import parse_values
+    from mobilenet_edge.pipeline.sweep.grid import parse_values
 
     result = run_demo(args.out, alphas=parse_values(args.alphas, "ALPHAS"), limit=args.limit,
                       bench=not args.no_bench)
@@ -409,7 +412,8 @@ def cmd_demo(args) -> int:
 def cmd_sweep(args) -> int:
     """Every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS; exit 1 when a variant failed (or, with
     --strict, when an artifact fails its gate: without it a gate failure is a finding the report shows)."""
-    from pipeline.sweep import SweepConfig, parse_values, run_sweep
+    from mobilenet_edge.pipeline.sweep import parse_values, run_sweep
+    from mobilenet_edge.pipeline.config import SweepConfig
 
     def count(text, what):
         value = parse_values(text, what, int) if text not in (None, "") else (None,)

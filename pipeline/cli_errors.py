@@ -12,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError
 
 EXIT_USAGE = 2  # bad input
 EXIT_OS = 1  # the system: disk full, read-only, permissions

@@ -1,14 +1,29 @@
-"""Typed configuration, validated once at the edge."""
+"""Typed configuration, validated once at the edge: every stage's *Config lives here.
+
+Variant (which model), QuantConfig and ExportConfig (convert), Gates and ValidationConfig (validate),
+RecipeConfig (the recipe), TrainConfig (train), SweepConfig (sweep), AndroidTaskConfig (android) and
+DeviceProfile (a kind of device, targets/profiles/*.toml). Each rejects a bad value when it is made, with
+"expected ..., received ...".
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.archs import get_arch
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.archs import get_arch
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.targets.plan import DEFAULT_PREFERENCE, RUNTIME_FORMAT, check_threads
+
+if TYPE_CHECKING:
+    from mobilenet_edge.calibration.representative import CalibrationSet
 
 MIN_RESOLUTION = 32
 FORMATS = ("fp32", "fp16", "dynamic", "int8", "onnx", "onnx-int8")
+EXECUTORS = ("process", "ray")  # where a sweep runs its jobs (pipeline/sweep/executors.py)
+PAPER_RESOLUTIONS = (128, 160, 192, 224)
+DEFAULT_FORMATS = ("fp32", "fp16", "int8", "onnx")  # a sweep's
+INITS = ("random", "imagenet", "reference")  # where training starts, besides a weights file
 
 
 def resolution_from(res: int | str | None = None, rho: float | str | None = None) -> int:
@@ -105,3 +120,176 @@ class ExportConfig:
             raise PipelineError(f"expected formats among {', '.join(FORMATS)}, received {', '.join(bad) or 'none'}")
         if not 9 <= int(self.opset) <= 21:
             raise PipelineError(f"expected an ONNX opset between 9 and 21, received {self.opset!r}")
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Pass thresholds; users override them (CLI flags / Makefile variables)."""
+
+    fp32_agreement: float = 0.999
+    fp16_agreement: float = 0.995
+    int8_drop_points: float = 1.0  # with labels: top-1 drop vs. float, in points (int8 and dynamic)
+    int8_agreement: float = 0.97  # int8 always; dynamic too when there are no labels
+
+    def rule(self, precision: str, labelled: bool) -> tuple[str, float]:
+        if precision == "fp32":
+            return "top1_agreement", self.fp32_agreement
+        if precision == "fp16":
+            return "top1_agreement", self.fp16_agreement
+        return ("top1_drop_points", self.int8_drop_points) if labelled else ("top1_agreement", self.int8_agreement)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    limit: int | None = None  # held-out images (None: all)
+    batch: int = 64
+    seed: int = 0
+    eval_dir: str | None = None  # ImageNet-val style folder for TASK=imagenet
+    gates: Gates = Gates()
+    threads: int = 2  # per runtime; a sweep worker gets its share of the cores
+
+    def __post_init__(self):
+        if self.limit is not None and self.limit < 1:
+            raise PipelineError(f"expected --limit >= 1, received {self.limit}")
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    variant: Variant
+    export: ExportConfig = field(default_factory=ExportConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    per_tensor: bool = False  # also write the per-tensor int8 .tflite, to show what per-channel buys
+    metadata: bool = True  # embed TFLite metadata (labels, normalisation) for Android
+    validation: ValidationConfig | None = None  # None: skip step 6
+    bench_threads: int | None = None  # None: skip step 7
+    report: bool = False  # step 8
+    calibration: "CalibrationSet | None" = None  # precomputed samples (a Ray worker gets them from the driver)
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    bn_momentum: float = 0.9  # Keras's 0.99 leaves moving statistics near their start after a short run
+    bn_batches: int = 100  # batches used to re-estimate BatchNorm statistics after training
+    seed: int = 0
+    limit: int | None = None  # training images (None: all)
+    init: str = "random"  # 'random', 'imagenet', 'reference' or a checkpoint / .keras file (pipeline.transfer)
+    resolutions: tuple[int, ...] = ()  # multi-resolution training sides; () = the variant's side only
+    resolution_sweep: bool = True  # also measure the checkpoint's accuracy at every offered resolution
+    # Small datasets (pipeline.finetune); `small_data(...)` sets them for a folder task.
+    head_epochs: int = 0  # epochs with the backbone frozen first, when a transferred model has a new head
+    fine_tune_lr: float | None = None  # end-to-end rate after the head phase (None: learning_rate)
+    augment: str = "flip"  # 'flip' | 'photo' (random crop, flip, brightness, contrast)
+    balanced: bool = False  # class-balanced sampling
+    patience: int | None = None  # early stopping on the validation split (folder tasks), in epochs
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise PipelineError(
+                f"expected epochs >= 1, batch size >= 1, learning rate > 0, received "
+                f"{self.epochs}, {self.batch_size}, {self.learning_rate}"
+            )
+        check_init(self.init)
+        if self.augment not in ("flip", "photo") or self.head_epochs < 0 or (self.patience or 0) < 0:
+            raise PipelineError(f"expected augment flip|photo, head epochs >= 0, patience >= 0, received "
+                                f"{self.augment!r}, {self.head_epochs}, {self.patience}")
+        if any(not isinstance(r, int) or r < MIN_RESOLUTION for r in self.resolutions):
+            raise PipelineError(f"expected training resolutions >= {MIN_RESOLUTION}, received {self.resolutions}")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid and how to run it. `resolutions` None: the task's grid (see `default_resolutions`)."""
+
+    task: str = "fashion-mnist"
+    archs: tuple[str, ...] = ("v1",)
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    resolutions: tuple[int, ...] | None = None
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    weights: str | None = None  # None: the task's default (reference | imagenet | random)
+    out: Path = Path("artifacts")
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    opset: int = 17
+    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=1000))
+    bench: bool = True
+    bench_threads: int | tuple[int, ...] | None = None  # None: the runner's default, every core; a tuple: each
+    bench_runs: int = 100
+    executor: str = "process"
+    workers: int | None = None  # None: one per core, at most one per job
+    threads: int | None = None  # per worker; None: cores // workers (1 for a grid: measured, README "Sweeps")
+    ray_address: str | None = None
+    ray_resources: dict | None = None  # Ray resources each job asks for, e.g. {"gpu-node": 1}
+    targets: tuple[str, ...] = ("local",)  # where to benchmark: local, a profile with a host, a host (sweep_targets)
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise PipelineError(f"expected FORMATS among {' '.join(FORMATS)}, received {' '.join(bad) or 'none'}")
+        if self.executor not in EXECUTORS:
+            raise PipelineError(f"expected EXECUTOR to be one of {', '.join(EXECUTORS)}, received EXECUTOR={self.executor!r}")
+        check_threads(self.bench_threads)
+        object.__setattr__(self, "targets", tuple(self.targets))
+        if not self.targets:
+            raise PipelineError("expected TARGETS to name at least one target (local, a profile, a host), received none")
+        # Each target's name is checked against the profiles and hosts by sweep/grid.py's grid(), before any work.
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise PipelineError(f"expected {name.upper()} >= 1, received {name.upper()}={value!r}")
+        if not isinstance(self.bench_runs, int) or self.bench_runs < 1:
+            raise PipelineError(f"expected RUNS >= 1, received RUNS={self.bench_runs!r}")
+        for name in ("archs", "alphas"):
+            if not getattr(self, name):
+                raise PipelineError(f"expected {name.upper()} to list at least one value, received none")
+        if self.resolutions is not None and not self.resolutions:
+            raise PipelineError("expected RESOLUTIONS to list at least one value, received none")
+
+@dataclass(frozen=True)
+class AndroidTaskConfig:
+    variant: Variant  # weights "" for a folder task: train (or reuse) a checkpoint
+    train: TrainConfig = field(default_factory=TrainConfig)  # used only when the folder task is trained
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    out: Path = Path("artifacts")
+    checkpoints: Path | None = None  # default OUT/checkpoints/<task>
+    bench_threads: int | None = None  # None: every usable core
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    description: str = ""
+    arch: str | None = None
+    python: str = "python3"
+    threads: int | None = None
+    runtimes: tuple[str, ...] = DEFAULT_PREFERENCE
+    warmup: int = 10
+    runs: int = 100
+    notes: str = ""
+    host: str | None = None  # a profile that names its device is a sweep target (TARGETS="<profile>")
+    port: int | None = None
+    identity: str | None = None
+    known_hosts: str | None = None
+
+    def __post_init__(self):
+        for key in ("threads", "warmup", "runs"):
+            value = getattr(self, key)
+            minimum = 0 if key == "warmup" else 1
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
+                raise PipelineError(f"expected {key} >= {minimum} (an integer) in profile {self.name!r}, received {value!r}")
+        if not isinstance(self.python, str) or not self.python.strip():
+            raise PipelineError(f"expected python to be a command in profile {self.name!r}, received {self.python!r}")
+        unknown = [r for r in self.runtimes if r not in RUNTIME_FORMAT]
+        if not self.runtimes or unknown:
+            raise PipelineError(f"expected runtimes among {sorted(RUNTIME_FORMAT)} in profile {self.name!r}, "
+                                f"received {list(self.runtimes)!r}")
+
+
+def check_init(init: str) -> str:
+    """INIT: random, imagenet, reference or an existing .keras / .h5 / .weights.h5 file."""
+    if init not in INITS and not Path(init).is_file():
+        raise PipelineError(f"expected INIT random, imagenet, reference or an existing weights file, received {init!r}")
+    if init not in INITS and Path(init).suffix not in (".h5", ".keras"):
+        raise PipelineError(f"expected INIT to be a .keras, .h5 or .weights.h5 file, received {Path(init).name!r}")
+    return init

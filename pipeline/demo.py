@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import build
-from pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant
-from pipeline.errors import PipelineError
-from pipeline.recipe import RecipeConfig, export_variant
-from pipeline.validate import ValidationConfig
+from mobilenet_edge.pipeline import build
+from mobilenet_edge.pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.recipe import export_variant
+from mobilenet_edge.pipeline.config import RecipeConfig
+from mobilenet_edge.pipeline.config import ValidationConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def run_demo(out: Path, alphas=(0.25, 0.5, 0.75, 1.0), limit: int | None = None,
              archs: tuple[str, ...] | None = None) -> DemoResult:
     """Export, validate and benchmark each reference checkpoint (every ARCH, or `archs`) at its training
     resolution; write the report."""
-    from pipeline.report import write_report
+    from mobilenet_edge.pipeline.report import write_report
 
     records = [r for r in build.reference_records(TASK)
                if float(r["alpha"]) in alphas and (archs is None or r["arch"] in archs)]
@@ -52,7 +53,7 @@ def run_demo(out: Path, alphas=(0.25, 0.5, 0.75, 1.0), limit: int | None = None,
         )
         result = export_variant(cfg)
         if bench:
-            from targets.local import bench_local
+            from mobilenet_edge.targets.local import bench_local
 
             bench_local(result.variant_dir)
         passed &= result.validation.passed

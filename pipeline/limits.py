@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def check_before_work(variant, task, calibration: int | None, validation=None) -
     Args: calibration: samples the export calibrates with (None: no calibrated format); validation: its
     ValidationConfig (None: no validation step).
     """
-    from pipeline import cost
+    from mobilenet_edge.pipeline.cost import table as cost
 
     table = cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)  # zero channels
     images = held_out_count(task, validation.limit, validation.eval_dir) if validation else None

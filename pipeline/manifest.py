@@ -7,8 +7,8 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from pipeline.artifacts import sha256_file, write_json
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.artifacts import sha256_file, write_json
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,14 @@ from typing import Sequence
 
 import numpy as np
 
-from calibration.images import find_images, load_rgb
-from calibration.preprocessing import RESIZE_METHODS, Preprocessing
-from pipeline import runtimes
-from pipeline.convert import tflite_file_name
-from pipeline.errors import PipelineError
-from pipeline.manifest import MANIFEST, read_manifest
-from pipeline.metadata import LABELS_FILE
-from pipeline.validate import FLOAT_MODEL
+from mobilenet_edge.calibration.images import find_images, load_rgb
+from mobilenet_edge.calibration.preprocessing import RESIZE_METHODS, Preprocessing
+from mobilenet_edge.pipeline.validate import runtimes
+from mobilenet_edge.pipeline.convert.tflite import tflite_file_name
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.manifest import MANIFEST, read_manifest
+from mobilenet_edge.pipeline.convert.metadata import LABELS_FILE
+from mobilenet_edge.pipeline.validate import FLOAT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _embedded_record(artifact: Path) -> Record | None:
     if artifact.suffix == ".onnx":
         import onnx
 
-        from pipeline.convert_onnx import LABELS_KEY, PREPROCESSING_KEY
+        from mobilenet_edge.pipeline.convert.onnx import LABELS_KEY, PREPROCESSING_KEY
 
         props = {p.key: p.value for p in onnx.load(str(artifact), load_external_data=False).metadata_props}
         if PREPROCESSING_KEY not in props:
@@ -204,7 +204,7 @@ def _embedded_record(artifact: Path) -> Record | None:
 
 
 def _from_tflite_metadata(data: bytes) -> Record | None:
-    from pipeline.metadata import has_metadata, read_metadata
+    from mobilenet_edge.pipeline.convert.metadata import has_metadata, read_metadata
 
     if not has_metadata(data):
         return None

@@ -9,41 +9,29 @@ import contextlib
 import logging
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from calibration.images import find_images
-from calibration.representative import CalibrationSet, calibration_set, uses_synthetic
-from calibration.synthetic import SOURCE as SYNTHETIC, SyntheticConfig
-from calibration.tasks import Task, resolve_task
-from pipeline import build, cost
-from pipeline.artifacts import atomic_path, write_json, write_text
-from pipeline.config import ExportConfig, QuantConfig, Variant
-from pipeline.convert import Artifact, convert_tflite, tflite_file_name
-from pipeline.convert_onnx import convert_onnx, convert_onnx_int8, metadata_props
-from pipeline.errors import PipelineError
-from pipeline.clean import claim_output
-from pipeline.fastpath import audit_entries
-from pipeline.limits import check_before_work
-from pipeline.manifest import CALIBRATED, entry_format, update_manifest, weights_record
-from pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationConfig, ValidationResult, validate
+from mobilenet_edge.calibration.images import find_images
+from mobilenet_edge.calibration.representative import CalibrationSet, calibration_set, uses_synthetic
+from mobilenet_edge.calibration.synthetic import SOURCE as SYNTHETIC, SyntheticConfig
+from mobilenet_edge.calibration.tasks import Task, resolve_task
+from mobilenet_edge.pipeline import build
+from mobilenet_edge.pipeline.cost import table as cost
+from mobilenet_edge.pipeline.artifacts import atomic_path, write_json, write_text
+from mobilenet_edge.pipeline.config import QuantConfig, RecipeConfig, Variant
+from mobilenet_edge.pipeline.convert.tflite import Artifact, convert_tflite, tflite_file_name
+from mobilenet_edge.pipeline.convert.onnx import convert_onnx, convert_onnx_int8, metadata_props
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.clean import claim_output
+from mobilenet_edge.pipeline.convert.fastpath import audit_entries
+from mobilenet_edge.pipeline.limits import check_before_work
+from mobilenet_edge.pipeline.manifest import CALIBRATED, entry_format, update_manifest, weights_record
+from mobilenet_edge.pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationResult, validate
 
 log = logging.getLogger(__name__)
 
 TFLITE_FORMATS = {"fp32": "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8"}
-
-
-@dataclass(frozen=True)
-class RecipeConfig:
-    variant: Variant
-    export: ExportConfig = field(default_factory=ExportConfig)
-    quant: QuantConfig = field(default_factory=QuantConfig)
-    per_tensor: bool = False  # also write the per-tensor int8 .tflite, to show what per-channel buys
-    metadata: bool = True  # embed TFLite metadata (labels, normalisation) for Android
-    validation: ValidationConfig | None = None  # None: skip step 6
-    bench_threads: int | None = None  # None: skip step 7
-    report: bool = False  # step 8
-    calibration: CalibrationSet | None = None  # precomputed samples (a Ray worker gets them from the driver)
 
 
 @dataclass(frozen=True)
@@ -105,7 +93,7 @@ def save_float_model(model, folder: Path) -> Path:
 def _metadata_writer(cfg: RecipeConfig, task: Task, calib: CalibrationSet | None, weights_file: Path | None):
     if not cfg.metadata:
         return None
-    from pipeline.metadata import metadata_for_variant
+    from mobilenet_edge.pipeline.convert.metadata import metadata_for_variant
 
     return metadata_for_variant(cfg.variant, task, calib, weights_file)
 
@@ -131,7 +119,7 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
 
     budget = None
     if cfg.quant.budget is not None:  # BUDGET: int8 files searched within an accuracy budget (pipeline/budget.py)
-        from pipeline.budget_trials import budget_search
+        from mobilenet_edge.pipeline.budget.trials import budget_search
 
         budget = budget_search(model, cfg, task, folder, calib)
     for fmt in formats:
@@ -165,7 +153,7 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
 
 def diagnose_and_select(model, cfg: RecipeConfig, folder: Path, calib: CalibrationSet, add_metadata) -> list[Artifact]:
     """Per-layer int8 diagnosis (diagnosis.json) and, with keep_float = k, the selectively quantized model."""
-    from pipeline.diagnose import diagnose_int8, selective_int8
+    from mobilenet_edge.pipeline.convert.diagnose import diagnose_int8, selective_int8
 
     diagnosis = diagnose_int8(model, calib, cfg.quant)
     write_json(folder / DIAGNOSIS, diagnosis.to_dict())
@@ -265,14 +253,14 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
     # 7. benchmark
     benchmark = None
     if cfg.bench_threads is not None:
-        from targets.local import bench_local
+        from mobilenet_edge.targets.local import bench_local
 
         benchmark = bench_local(folder, threads=cfg.bench_threads)
 
     # 8. report
     report = None
     if cfg.report:
-        from pipeline.report import write_report
+        from mobilenet_edge.pipeline.report import write_report
 
         report = write_report(out).markdown
     return RecipeResult(folder, tuple(artifacts), manifest, validation, benchmark, report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError
 
 LOCAL = "local"
 
@@ -23,7 +23,7 @@ class SweepTarget:
     @property
     def target(self) -> str:
         """The name benchmark files use: local, ssh-<host>."""
-        from targets.ssh import target_name
+        from mobilenet_edge.targets.ssh import target_name
 
         return LOCAL if self.host is None else target_name(self.host)
 
@@ -39,7 +39,7 @@ class SweepTarget:
 
 def parse_targets(names) -> tuple[SweepTarget, ...]:
     """`local`, a profile with a `host`, or a host/alias; PipelineError for a profile that names no device."""
-    from targets.profiles import available_profiles, load_profile
+    from mobilenet_edge.targets.profiles import available_profiles, load_profile
 
     targets = []
     for name in dict.fromkeys(names):

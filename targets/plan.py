@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def merge_reports(reports: list[dict], target: str, folder: Path | None = None, 
     With `folder`: each result names the sha256 of the file it timed, so the report can tell a result of
     today's file from one of a file that has since been replaced.
     """
-    from pipeline.artifacts import sha256_file
+    from mobilenet_edge.pipeline.artifacts import sha256_file
 
     results = [r for report in reports for r in report["results"]]
     for r in results:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import PipelineError
-from targets import plan
-from targets.ssh import Ssh, _remote_path, _tar, _untar_npy, _with_timeout, probe_device, remote_folder, \
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.targets import plan
+from mobilenet_edge.targets.ssh import Ssh, _remote_path, _tar, _untar_npy, _with_timeout, probe_device, remote_folder, \
     remove_remote_folder
 
 log = logging.getLogger(__name__)

@@ -14,45 +14,14 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import PipelineError
-from targets.plan import DEFAULT_PREFERENCE, RUNTIME_FORMAT
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.config import DeviceProfile
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 _KEYS = {"description", "arch", "python", "threads", "runtimes", "warmup", "runs", "notes", "host", "port", "identity",
          "known_hosts"}
-
-
-@dataclass(frozen=True)
-class DeviceProfile:
-    name: str
-    description: str = ""
-    arch: str | None = None
-    python: str = "python3"
-    threads: int | None = None
-    runtimes: tuple[str, ...] = DEFAULT_PREFERENCE
-    warmup: int = 10
-    runs: int = 100
-    notes: str = ""
-    host: str | None = None  # a profile that names its device is a sweep target (TARGETS="<profile>")
-    port: int | None = None
-    identity: str | None = None
-    known_hosts: str | None = None
-
-    def __post_init__(self):
-        for key in ("threads", "warmup", "runs"):
-            value = getattr(self, key)
-            minimum = 0 if key == "warmup" else 1
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
-                raise PipelineError(f"expected {key} >= {minimum} (an integer) in profile {self.name!r}, received {value!r}")
-        if not isinstance(self.python, str) or not self.python.strip():
-            raise PipelineError(f"expected python to be a command in profile {self.name!r}, received {self.python!r}")
-        unknown = [r for r in self.runtimes if r not in RUNTIME_FORMAT]
-        if not self.runtimes or unknown:
-            raise PipelineError(f"expected runtimes among {sorted(RUNTIME_FORMAT)} in profile {self.name!r}, "
-                                f"received {list(self.runtimes)!r}")
 
 
 def available_profiles() -> list[str]:

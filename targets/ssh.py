@@ -24,10 +24,10 @@ import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from pipeline.artifacts import write_bytes, write_json
-from pipeline.errors import PipelineError
-from targets import plan
-from targets.profiles import load_profile
+from mobilenet_edge.pipeline.artifacts import write_bytes, write_json
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.targets import plan
+from mobilenet_edge.targets.profiles import load_profile
 
 log = logging.getLogger(__name__)
 

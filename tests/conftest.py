@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "pipeline.cli"]
+CLI = [sys.executable, "-m", "mobilenet_edge.pipeline.cli"]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -31,7 +31,7 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture
 def embedded_only(monkeypatch, tmp_path):
     """Fashion-MNIST as a machine without Debian's package or a Keras cache sees it: the embedded copy."""
-    from calibration import fashion_mnist
+    from mobilenet_edge.calibration import fashion_mnist
 
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setattr(fashion_mnist, "KERAS_CACHE_DIR", tmp_path / "no-keras-cache")
@@ -46,8 +46,9 @@ def tiny_export(tmp_path_factory):
     The reference weights (trained at 64 px) rather than random ones: Keras's random MobileNet outputs
     exactly 1/classes for every input at this size, which would make every output comparison vacuous.
     """
-    from pipeline.config import ExportConfig, FORMATS, QuantConfig, Variant
-    from pipeline.recipe import RecipeConfig, export_variant
+    from mobilenet_edge.pipeline.config import ExportConfig, FORMATS, QuantConfig, Variant
+    from mobilenet_edge.pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.config import RecipeConfig
 
     out = tmp_path_factory.mktemp("tiny")
     cfg = RecipeConfig(variant=Variant(0.25, 32, "fashion-mnist", "reference"),
@@ -59,10 +60,11 @@ def tiny_export(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reference_export(tmp_path_factory):
     """The committed alpha=0.25 reference checkpoint at its training resolution, validated on 1,000 images."""
-    from pipeline import build
-    from pipeline.config import ExportConfig, FORMATS, QuantConfig, Variant
-    from pipeline.recipe import RecipeConfig, export_variant
-    from pipeline.validate import ValidationConfig
+    from mobilenet_edge.pipeline import build
+    from mobilenet_edge.pipeline.config import ExportConfig, FORMATS, QuantConfig, Variant
+    from mobilenet_edge.pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.config import RecipeConfig
+    from mobilenet_edge.pipeline.config import ValidationConfig
 
     checkpoint = build.reference_checkpoint("fashion-mnist", 0.25)
     resolution = build.checkpoint_info(checkpoint)["resolution"]

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from android_env.venv import PyPIUnreachable, ensure_venv
-from pipeline.errors import PipelineError
-from pipeline.metadata import ModelInfo, add_metadata, has_metadata, model_info, read_metadata, strip_metadata
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.convert.metadata import ModelInfo, add_metadata, has_metadata, model_info, read_metadata, strip_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHA, RES = 0.25, 64
@@ -43,12 +43,12 @@ class AndroidModels:
 
 @pytest.fixture(scope="session")
 def android_models(tmp_path_factory) -> AndroidModels:
-    from calibration.representative import calibration_set
-    from calibration.tasks import Task
-    from pipeline.artifacts import sha256_file
-    from pipeline.build import mobilenet
-    from pipeline.config import QuantConfig
-    from pipeline.convert import tflite_bytes
+    from mobilenet_edge.calibration.representative import calibration_set
+    from mobilenet_edge.calibration.tasks import Task
+    from mobilenet_edge.pipeline.artifacts import sha256_file
+    from mobilenet_edge.pipeline.build import mobilenet
+    from mobilenet_edge.pipeline.config import QuantConfig
+    from mobilenet_edge.pipeline.convert.tflite import tflite_bytes
 
     folder = tmp_path_factory.mktemp("android")
     task = Task("fashion-mnist", "fashion-mnist")
@@ -111,7 +111,7 @@ def builtin_kernel_probabilities(path: Path, pixels: np.ndarray) -> np.ndarray:
 
 def our_probabilities(path: Path, models: AndroidModels) -> np.ndarray:
     """What the pipeline's own validation computes: our preprocessing, then pipeline.runtimes on the artifact."""
-    from pipeline.runtimes import TFLiteModel, predict
+    from mobilenet_edge.pipeline.validate.runtimes import TFLiteModel, predict
 
     return predict(TFLiteModel(path, batch=len(models.pixels)), models.pixels, models.preprocessing.normalize)
 
@@ -207,8 +207,9 @@ def validated_export(tiny_export, tmp_path_factory):
     """A copy of the tiny export, validated with gates every file passes: android/ ships only validated files."""
     import shutil
 
-    from calibration.tasks import resolve_task
-    from pipeline.validate import Gates, ValidationConfig, validate
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.validate import validate
+    from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
     copy = tmp_path_factory.mktemp("validated") / tiny_export.variant_dir.name
     shutil.copytree(tiny_export.variant_dir, copy, ignore=shutil.ignore_patterns("android", "validation.json"))
@@ -217,7 +218,7 @@ def validated_export(tiny_export, tmp_path_factory):
 
 
 def test_export_android_writes_assets(tiny_export, validated_export, tmp_path):
-    from pipeline.android import export_android
+    from mobilenet_edge.pipeline.android import export_android
 
     out = export_android(validated_export, tmp_path / "assets")
     manifest = json.loads(tiny_export.manifest.read_text())
@@ -242,7 +243,7 @@ def test_export_android_writes_assets(tiny_export, validated_export, tmp_path):
 def test_export_android_default_folder_and_errors(validated_export, tmp_path):
     import shutil
 
-    from pipeline.android import export_android
+    from mobilenet_edge.pipeline.android import export_android
 
     with pytest.raises(PipelineError, match="expected manifest.json in"):
         export_android(tmp_path)
@@ -341,8 +342,8 @@ def test_tflite_supports_populator_writes_the_same(android_models, task_library,
     metadata buffer byte for byte (so it computes the same version) and the same model around it."""
     import flatbuffers
 
-    from pipeline.metadata import METADATA_IDENTIFIER, metadata_buffer
-    from pipeline.metadata_schema import schema
+    from mobilenet_edge.pipeline.convert.metadata import METADATA_IDENTIFIER, metadata_buffer
+    from mobilenet_edge.pipeline.convert.metadata.schema import schema
 
     ours = android_models.with_metadata["int8"].read_bytes()
     meta = schema.ModelMetadataT.InitFromPackedBuf(metadata_buffer(ours), 0)
@@ -364,10 +365,10 @@ def test_tflite_supports_populator_writes_the_same(android_models, task_library,
 
 @pytest.mark.slow
 def test_vendored_schema_is_tflite_supports(task_library):
-    from pipeline.metadata_schema import GENERATED_HEADER_LINES
+    from mobilenet_edge.pipeline.convert.metadata.schema import GENERATED_HEADER_LINES
 
     where = task_library("schema")
-    vendored = ROOT / "pipeline" / "metadata_schema"
+    vendored = ROOT / "pipeline" / "convert" / "metadata" / "schema"
     assert (vendored / "metadata_schema.fbs").read_text() == Path(where["fbs"]).read_text()
     generated = (vendored / "metadata_schema_py_generated.py").read_text().splitlines(keepends=True)
     assert "".join(generated[GENERATED_HEADER_LINES:]) == Path(where["py"]).read_text()
@@ -376,7 +377,7 @@ def test_vendored_schema_is_tflite_supports(task_library):
 @pytest.mark.slow
 def test_android_folder_loads_in_the_task_library(tiny_export, validated_export, task_library, tmp_path):
     """What `make android` writes: every shipped file opens and names its categories."""
-    from pipeline.android import export_android
+    from mobilenet_edge.pipeline.android import export_android
 
     out = export_android(validated_export, tmp_path / "assets")
     side = json.loads(tiny_export.manifest.read_text())["variant"]["resolution"]
@@ -392,11 +393,12 @@ def test_android_folder_loads_in_the_task_library(tiny_export, validated_export,
 def test_task_library_reads_v3_normalisation(task_library, tmp_path_factory):
     """MobileNet V3 takes 0..255 pixels (mean 0, std 1): the Task Library must feed the trained V3-Small
     checkpoint's files exactly as our validation does."""
-    from pipeline.config import ExportConfig, QuantConfig, Variant
-    from pipeline.recipe import RecipeConfig, export_variant
-    from pipeline.runtimes import TFLiteModel, predict
-    from calibration.preprocessing import Preprocessing
-    from calibration.tasks import Task
+    from mobilenet_edge.pipeline.config import ExportConfig, QuantConfig, Variant
+    from mobilenet_edge.pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.config import RecipeConfig
+    from mobilenet_edge.pipeline.validate.runtimes import TFLiteModel, predict
+    from mobilenet_edge.calibration.preprocessing import Preprocessing
+    from mobilenet_edge.calibration.tasks import Task
 
     out = tmp_path_factory.mktemp("android-v3")
     result = export_variant(RecipeConfig(variant=Variant(1.0, 64, "fashion-mnist", "reference", "v3-small"),

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import error_line, run_cli
-from pipeline import build
-from pipeline.archs import ARCHS, arch_of_name, get_arch
-from pipeline.config import Variant
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline import build
+from mobilenet_edge.pipeline.archs import ARCHS, arch_of_name, get_arch
+from mobilenet_edge.pipeline.config import Variant
+from mobilenet_edge.pipeline.errors import PipelineError
 
 
 @pytest.mark.parametrize("arch, name", [("v1", "mobilenet_0.75_64"), ("v2", "mobilenet_v2_0.75_64"),
@@ -58,7 +58,7 @@ def test_imagenet_weights_per_arch_are_checked_before_any_download():
                                                           ("v2", 127.5, 127.5, [-1.0, 1.0]),
                                                           ("v3-small", 0.0, 1.0, [0.0, 255.0])])
 def test_preprocessing_contract_follows_the_arch(arch, mean, std, value_range):
-    from calibration.tasks import resolve_task
+    from mobilenet_edge.calibration.tasks import resolve_task
 
     contract = resolve_task("fashion-mnist").preprocessing(64, arch).to_dict()
     assert contract["mean"] == [mean] * 3 and contract["std"] == [std] * 3
@@ -68,9 +68,10 @@ def test_preprocessing_contract_follows_the_arch(arch, mean, std, value_range):
 @pytest.fixture(scope="module")
 def v3_export(tmp_path_factory):
     """V3-Small with the committed reference checkpoint at 32 px: TFLite fp32 + int8, ONNX fp32, validated."""
-    from pipeline.config import ExportConfig, QuantConfig
-    from pipeline.recipe import RecipeConfig, export_variant
-    from pipeline.validate import ValidationConfig
+    from mobilenet_edge.pipeline.config import ExportConfig, QuantConfig
+    from mobilenet_edge.pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.config import RecipeConfig
+    from mobilenet_edge.pipeline.config import ValidationConfig
 
     out = tmp_path_factory.mktemp("v3")
     cfg = RecipeConfig(variant=Variant(1.0, 32, "fashion-mnist", "reference", "v3-small"),
@@ -81,7 +82,7 @@ def v3_export(tmp_path_factory):
 
 @pytest.mark.slow
 def test_v3_contract_reaches_manifest_metadata_and_int8_input(v3_export):
-    from pipeline.metadata import read_metadata
+    from mobilenet_edge.pipeline.convert.metadata import read_metadata
 
     manifest = json.loads(v3_export.manifest.read_text())
     assert manifest["variant"]["arch"] == "v3-small"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import PipelineError
-from targets.ssh import bench_remote
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.targets.ssh import bench_remote
 from tests_targets import ROOT, VARIANT, assert_outputs_match, pi_emulator, run_runner, tiny_variant
 
 pytestmark = pytest.mark.skipif(
@@ -99,7 +99,7 @@ def test_make_bench_remote_cli_against_the_emulated_pi(pi, variant):
     """What `make bench-remote HOST=... PORT=... IDENTITY=... KNOWN_HOSTS=... PROFILE=pi-emulator` runs."""
     out = variant.parents[1]
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "bench-remote", "--alpha", "0.25", "--res", "32", "--task",
+        [sys.executable, "-m", "mobilenet_edge.pipeline.cli", "bench-remote", "--alpha", "0.25", "--res", "32", "--task",
          "fashion-mnist", "--weights", "random", "--out", str(out), "--host", pi["HOST"], "--port", str(pi["PORT"]),
          "--identity", pi["IDENTITY"], "--known-hosts", pi["KNOWN_HOSTS"], "--profile", "pi-emulator",
          "--runtime", "litert"],

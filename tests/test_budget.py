@@ -4,17 +4,17 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline import budget
-from pipeline.budget_trials import onnx_trials, tflite_trials
+from mobilenet_edge.pipeline import budget
+from mobilenet_edge.pipeline.budget.trials import onnx_trials, tflite_trials
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """The alpha=0.25 reference checkpoint at 32 px, 64 held-out test images, and a random (bad) twin."""
-    from calibration.tasks import resolve_task
-    from pipeline.build import build_model
-    from pipeline.config import Variant
-    from pipeline.validate import ValidationConfig
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.build import build_model
+    from mobilenet_edge.pipeline.config import Variant
+    from mobilenet_edge.pipeline.config import ValidationConfig
 
     model = build_model(Variant(0.25, 32, "fashion-mnist", "reference"), 10)
     bad = build_model(Variant(0.25, 32, "fashion-mnist", "random"), 10)
@@ -23,7 +23,7 @@ def tiny(tmp_path_factory):
 
 
 def _fp32(model, path):
-    from pipeline.convert import convert_tflite
+    from mobilenet_edge.pipeline.convert.tflite import convert_tflite
 
     return lambda: convert_tflite(model, "fp32", path)
 
@@ -55,7 +55,7 @@ def test_search_stops_at_the_first_trial_within_budget(tiny):
 
 
 def test_no_trial_within_budget_keeps_the_best_and_exits_1(tiny, capsys):
-    from pipeline.cli import _print_budgets
+    from mobilenet_edge.pipeline.cli import _print_budgets
 
     model, bad, data, folder = tiny
     final = folder / "w_int8.tflite"
@@ -73,8 +73,8 @@ def test_no_trial_within_budget_keeps_the_best_and_exits_1(tiny, capsys):
 
 def test_trial_order_is_cheapest_first(tiny):
     """Listing the trials runs nothing (they are made lazily)."""
-    from calibration.representative import CalibrationSet
-    from pipeline.config import QuantConfig
+    from mobilenet_edge.calibration.representative import CalibrationSet
+    from mobilenet_edge.pipeline.config import QuantConfig
 
     model, _, _, folder = tiny
     folder = folder / "order"

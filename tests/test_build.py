@@ -3,9 +3,9 @@
 import pytest
 
 from conftest import error_line, run_cli
-from pipeline.build import build_model
-from pipeline.config import Variant, resolution_from
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.build import build_model
+from mobilenet_edge.pipeline.config import Variant, resolution_from
+from mobilenet_edge.pipeline.errors import PipelineError
 
 
 @pytest.mark.parametrize("rho, side", [(1.0, 224), (0.857, 192), (0.714, 160), (0.571, 128), (0.25, 56)])

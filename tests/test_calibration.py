@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from calibration import fashion_mnist
-from calibration.preprocessing import Preprocessing
-from calibration.representative import calibration_set
-from calibration.tasks import resolve_task
+from mobilenet_edge.calibration import fashion_mnist
+from mobilenet_edge.calibration.preprocessing import Preprocessing
+from mobilenet_edge.calibration.representative import calibration_set
+from mobilenet_edge.calibration.tasks import resolve_task
 from conftest import error_line, run_cli
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError
 
 
 @pytest.fixture
@@ -46,13 +46,13 @@ def test_every_mode_becomes_rgb_and_corrupt_files_are_counted(image_folder):
 
 
 def test_exif_orientation_is_applied(image_folder):
-    from calibration.images import load_rgb
+    from mobilenet_edge.calibration.images import load_rgb
 
     assert load_rgb(image_folder / "rotated.jpg").size == (40, 60)
 
 
 def test_sixteen_bit_is_rescaled_not_clipped(image_folder):
-    from calibration.images import load_rgb
+    from mobilenet_edge.calibration.images import load_rgb
 
     pixels = np.asarray(load_rgb(image_folder / "nested" / "deep16.png"))
     assert pixels.max() > 200 and pixels.min() < 10 and len(np.unique(pixels)) > 50
@@ -136,7 +136,7 @@ def test_bad_calibration_folders(tmp_path, case):
 
 
 def test_larger_samples_contain_smaller_ones():
-    from calibration.tasks import sample_rows
+    from mobilenet_edge.calibration.tasks import sample_rows
 
     small, large = sample_rows(60_000, 200, 0), sample_rows(60_000, 1000, 0)
     assert set(small) <= set(large) and len(set(large)) == 1000 and list(large) == sorted(large)

@@ -80,7 +80,7 @@ def test_unlabelled_eval_folder_reports_agreement_only(imagenet_export):
 
 def test_imagenet_without_calib_calibrates_on_synthetic_data(tmp_path, monkeypatch):
     """No images offline: data-free calibration, said in one line, recorded in the manifest and the metadata."""
-    from pipeline.metadata import read_metadata
+    from mobilenet_edge.pipeline.convert.metadata import read_metadata
 
     monkeypatch.setenv("MOBILENET_EDGE_CACHE", str(tmp_path / "cache"))
     proc = run_cli("export", "--alpha", "0.25", "--res", "32", "--task", "imagenet", "--weights", "random",
@@ -104,8 +104,9 @@ def _failing_cost(exc):
 
 
 def test_a_converter_failure_is_not_bad_input(monkeypatch, capsys):
-    from pipeline import cli, cost
-    from pipeline.errors import ToolError
+    from mobilenet_edge.pipeline import cli
+    from mobilenet_edge.pipeline.cost import table as cost
+    from mobilenet_edge.pipeline.errors import ToolError
 
     def convert_fails(*args, **kwargs):
         try:
@@ -125,7 +126,8 @@ def test_a_converter_failure_is_not_bad_input(monkeypatch, capsys):
 
 
 def test_a_bug_is_named_a_bug(monkeypatch, capsys):
-    from pipeline import cli, cost
+    from mobilenet_edge.pipeline import cli
+    from mobilenet_edge.pipeline.cost import table as cost
 
     monkeypatch.setattr(cost, "cost_table", _failing_cost(TypeError("unsupported operand")))
     assert cli.main(["cost"]) == 4

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import error_line, run_cli
-from pipeline.artifacts import sha256_file
+from mobilenet_edge.pipeline.artifacts import sha256_file
 
 
 def _by(result, precision, fmt="tflite", per_channel=True):
@@ -72,7 +72,7 @@ def test_per_tensor_has_one_scale_per_weight_tensor(tiny_export):
 def test_onnx_matches_keras_and_has_dynamic_batch(tiny_export):
     import keras
 
-    from pipeline.convert_onnx import run_session, session
+    from mobilenet_edge.pipeline.convert.onnx import run_session, session
 
     onnx = _by(tiny_export, "fp32", "onnx")
     assert onnx.inputs[0]["shape"][0] == -1
@@ -92,9 +92,10 @@ def test_onnx_int8_is_qdq(tiny_export):
 
 
 def test_rerun_reproduces_the_same_files(tiny_export, tmp_path):
-    from pipeline.config import ExportConfig, QuantConfig, Variant
-    from pipeline.metadata import strip_metadata
-    from pipeline.recipe import RecipeConfig, export_variant
+    from mobilenet_edge.pipeline.config import ExportConfig, QuantConfig, Variant
+    from mobilenet_edge.pipeline.convert.metadata import strip_metadata
+    from mobilenet_edge.pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.config import RecipeConfig
 
     again = export_variant(RecipeConfig(
         variant=Variant(0.25, 32, "fashion-mnist", "reference"),

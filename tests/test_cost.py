@@ -6,8 +6,9 @@ import sys
 import pytest
 
 from conftest import ROOT
-from pipeline.cost import PAPER_SHARES, cost_table, format_table, mobilenet_v1_layers, write_cost
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.cost.table import cost_table, format_table, write_cost
+from mobilenet_edge.pipeline.cost.v1 import PAPER_SHARES, mobilenet_v1_layers
+from mobilenet_edge.pipeline.errors import PipelineError
 
 # Paper Table 6 (width multiplier) and Table 7 (resolution): (alpha, RES) -> (M Mult-Adds, M params).
 # 1.0-224 heads both tables, so it appears twice.
@@ -106,7 +107,7 @@ def test_bad_input(alpha, res, classes, message):
 
 
 def test_cost_needs_no_tensorflow():
-    code = ("import sys, pipeline.cost; "
+    code = ("import sys, mobilenet_edge.pipeline.cost.table; "
             "sys.exit(any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
@@ -146,11 +147,11 @@ def test_layers_match_keras(keras_models, alpha, res, classes):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# V2, V3-Small, V3-Large (pipeline/cost_v2.py, pipeline/cost_v3.py)
+# V2, V3-Small, V3-Large (pipeline/cost/v2.py, pipeline/cost/v3.py)
 
 from conftest import error_line, run_cli  # noqa: E402
-from pipeline.cost_v2 import make_divisible, mobilenet_v2_layers  # noqa: E402
-from pipeline.cost_v3 import mobilenet_v3_layers  # noqa: E402
+from mobilenet_edge.pipeline.cost.v2 import make_divisible, mobilenet_v2_layers  # noqa: E402
+from mobilenet_edge.pipeline.cost.v3 import mobilenet_v3_layers  # noqa: E402
 
 # The figures the issue asks for, and V3-Large 0.75 (same table): (arch, alpha, RES, M Mult-Adds, M params).
 PUBLISHED_FAMILY = {
@@ -284,7 +285,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, expected):
 
 
 def test_family_cost_needs_no_tensorflow():
-    code = ("import sys; from pipeline.cost import cost_table; "
+    code = ("import sys; from mobilenet_edge.pipeline.cost.table import cost_table; "
             "[cost_table(1.0, 224, arch=a) for a in ('v1', 'v2', 'v3-small', 'v3-large')]; "
             "sys.exit(any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

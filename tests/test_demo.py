@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from calibration import fashion_mnist
-from pipeline.demo import run_demo
+from mobilenet_edge.calibration import fashion_mnist
+from mobilenet_edge.pipeline.demo import run_demo
 
 
 @pytest.mark.slow

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from calibration.download import fetch_calibration
-from calibration.images import find_images
-from pipeline.errors import PipelineError
+from mobilenet_edge.calibration.download import fetch_calibration
+from mobilenet_edge.calibration.images import find_images
+from mobilenet_edge.pipeline.errors import PipelineError
 
 
 @pytest.fixture

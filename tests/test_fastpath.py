@@ -17,9 +17,9 @@ def tiny_v3(tmp_path_factory):
     with hard-swish fused (HARD_SWISH, builtin kernel) and split (ops XNNPACK runs in int8)."""
     import keras
 
-    from calibration.representative import CalibrationSet
-    from pipeline.config import QuantConfig
-    from pipeline.convert import tflite_bytes
+    from mobilenet_edge.calibration.representative import CalibrationSet
+    from mobilenet_edge.pipeline.config import QuantConfig
+    from mobilenet_edge.pipeline.convert.tflite import tflite_bytes
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
@@ -40,7 +40,7 @@ def tiny_v3(tmp_path_factory):
 
 
 def test_split_hard_swish_is_the_same_function(tiny_v3):
-    from pipeline.convert import batch_of_one
+    from mobilenet_edge.pipeline.convert.tflite import batch_of_one
 
     model, x = tiny_v3["model"], tiny_v3["samples"][:1]
     split = batch_of_one(model, "split")
@@ -49,7 +49,7 @@ def test_split_hard_swish_is_the_same_function(tiny_v3):
 
 
 def test_fused_hard_swish_is_flagged_split_is_not(tiny_v3):
-    from pipeline.fastpath import audit
+    from mobilenet_edge.pipeline.convert.fastpath import audit
 
     fused, split = audit(tiny_v3["fused"]), audit(tiny_v3["split"])
     assert not fused.on_fast_path
@@ -78,8 +78,8 @@ def _tiny_residual_onnx(path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory):
-    from calibration.representative import CalibrationSet
-    from pipeline.convert_onnx import convert_onnx_int8
+    from mobilenet_edge.calibration.representative import CalibrationSet
+    from mobilenet_edge.pipeline.convert.onnx import convert_onnx_int8
 
     folder = tmp_path_factory.mktemp("fastpath_onnx")
     fp32 = folder / "fp32.onnx"
@@ -90,7 +90,7 @@ def tiny_onnx(tmp_path_factory):
 
 
 def test_onnx_int8_activations_leave_float_ops_uint8_does_not(tiny_onnx):
-    from pipeline.fastpath import audit
+    from mobilenet_edge.pipeline.convert.fastpath import audit
 
     fp32, made = tiny_onnx
     assert audit(fp32).on_fast_path  # a float model has nothing to fall off
@@ -112,7 +112,7 @@ def test_manifest_carries_the_audit(tiny_export):
 
 
 def test_report_flags_an_artifact_slower_than_fp32():
-    from pipeline.report_fastpath import speed_flags
+    from mobilenet_edge.pipeline.report.fastpath import speed_flags
 
     def record(file, precision, p50, fast_path=None):
         return {"task": "t", "variant": "v", "file": file, "label": f"TFLite {precision}", "format": "tflite",
@@ -128,7 +128,7 @@ def test_report_flags_an_artifact_slower_than_fp32():
 
 
 def test_readme_int8_table_is_generated_from_the_record():
-    from benchmarks.int8_speed import BEGIN, END, RECORD, readme_table
+    from mobilenet_edge.benchmarks.int8_speed import BEGIN, END, RECORD, readme_table
 
     block = (ROOT / "README.md").read_text().split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert block == readme_table(json.loads(RECORD.read_text()))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import error_line, run_cli
-from pipeline.artifacts import sha256_file
+from mobilenet_edge.pipeline.artifacts import sha256_file
 
 TASK = "fashion-mnist"
 
@@ -38,23 +38,24 @@ def entry(folder: Path, suffix: str) -> dict | None:
 
 
 def export(out: Path, formats: tuple, n: int = 16):
-    from pipeline.config import ExportConfig, QuantConfig, Variant
-    from pipeline.recipe import RecipeConfig, export_variant
+    from mobilenet_edge.pipeline.config import ExportConfig, QuantConfig, Variant
+    from mobilenet_edge.pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.config import RecipeConfig
 
     return export_variant(RecipeConfig(variant=Variant(0.25, 32, TASK, "reference"),
                                        export=ExportConfig(formats=formats, out=out), quant=QuantConfig(num_samples=n)))
 
 
 def validate(folder: Path):
-    from calibration.tasks import resolve_task
-    from pipeline.validate import ValidationConfig
-    from pipeline.validate import validate as run
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.config import ValidationConfig
+    from mobilenet_edge.pipeline.validate import validate as run
 
     return run(folder, resolve_task(TASK), ValidationConfig(limit=50))
 
 
 def summary_of(out: Path) -> dict:
-    from pipeline.report import write_report
+    from mobilenet_edge.pipeline.report import write_report
 
     return json.loads(write_report(out, checkpoints=None).summary.read_text())
 
@@ -161,7 +162,7 @@ def test_the_next_export_rebuilds_a_damaged_manifest(out, caplog):
 
 
 def test_two_alphas_that_print_alike_get_their_own_folders():
-    from pipeline.config import Variant
+    from mobilenet_edge.pipeline.config import Variant
 
     names = {a: Variant(a, 64, TASK, "random").name for a in (0.25, 0.251, 0.2501, 0.5, 1.0)}
     assert names == {0.25: "mobilenet_0.25_64", 0.251: "mobilenet_0.251_64", 0.2501: "mobilenet_0.2501_64",
@@ -170,8 +171,8 @@ def test_two_alphas_that_print_alike_get_their_own_folders():
 
 
 def test_a_reference_checkpoint_is_not_used_for_an_alpha_that_prints_alike():
-    from pipeline import build
-    from pipeline.errors import PipelineError
+    from mobilenet_edge.pipeline import build
+    from mobilenet_edge.pipeline.errors import PipelineError
 
     assert build.reference_checkpoint(TASK, 0.25).name.startswith("mobilenet_0.25_")
     with pytest.raises(PipelineError, match="expected a reference checkpoint"):

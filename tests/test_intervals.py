@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from pipeline import intervals
-from pipeline.intervals import PairedCounts, UNDECIDED, check_agreement, check_drop
-from pipeline.validate import Gates
+from mobilenet_edge.pipeline.validate import intervals
+from mobilenet_edge.pipeline.validate.intervals import PairedCounts, UNDECIDED, check_agreement, check_drop
+from mobilenet_edge.pipeline.config import Gates
 
 
 def test_one_point_drop_is_exactly_one_point():

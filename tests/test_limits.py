@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import CLI, ROOT, error_line, run_cli
-from pipeline.limits import OVERRIDE, export_estimate
+from mobilenet_edge.pipeline.limits import OVERRIDE, export_estimate
 
 
 def run_with(env: dict, *args) -> subprocess.CompletedProcess:
@@ -68,8 +68,8 @@ def test_a_bad_override_is_one_line(tmp_path):
 def test_calibration_samples_stream_with_the_digest_of_the_whole_array():
     import hashlib
 
-    from calibration.representative import calibration_set
-    from calibration.tasks import resolve_task
+    from mobilenet_edge.calibration.representative import calibration_set
+    from mobilenet_edge.calibration.tasks import resolve_task
 
     calib = calibration_set(resolve_task("fashion-mnist"), 32, num_samples=6, progress=False)
     assert calib.pixels.dtype == np.uint8 and len(calib) == 6  # float32 only one sample at a time

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from pipeline.clean import MARKER, claim_output, clean_output
-from pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.clean import MARKER, claim_output, clean_output
+from mobilenet_edge.pipeline.errors import PipelineError
 
 
 def make(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:

@@ -61,7 +61,7 @@ def test_an_os_error_at_any_stage_is_one_line(out, stage, args, blocked):
 
 
 def test_predict_labels_the_readable_images_and_lists_the_skipped_one(tiny_export, tmp_path):
-    from calibration import fashion_mnist
+    from mobilenet_edge.calibration import fashion_mnist
 
     images = tmp_path / "images"
     images.mkdir()

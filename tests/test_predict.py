@@ -18,7 +18,7 @@ def _file(export, precision, fmt):
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """The first Fashion-MNIST test images as PNG files (28x28 greyscale, as the data set has them)."""
-    from calibration import fashion_mnist
+    from mobilenet_edge.calibration import fashion_mnist
 
     folder = tmp_path_factory.mktemp("images")
     split = fashion_mnist.load_split("test")
@@ -110,9 +110,10 @@ def test_onnx_files_carry_the_manifest_record(reference_export):
 
 def test_imagenet_labels_come_from_the_record(tmp_path, images):
     """TASK=imagenet offline (random weights: the labels, not the answers, are under test)."""
-    from calibration.tasks import IMAGENET_LABELS
-    from pipeline.config import ExportConfig, Variant
-    from pipeline.recipe import RecipeConfig, export_variant
+    from mobilenet_edge.calibration.tasks import IMAGENET_LABELS
+    from mobilenet_edge.pipeline.config import ExportConfig, Variant
+    from mobilenet_edge.pipeline.recipe import export_variant
+    from mobilenet_edge.pipeline.config import RecipeConfig
 
     result = export_variant(RecipeConfig(variant=Variant(0.25, 32, "imagenet", "random"),
                                          export=ExportConfig(formats=("fp32",), out=tmp_path)))
@@ -129,7 +130,7 @@ def test_imagenet_labels_come_from_the_record(tmp_path, images):
 def broken(tmp_path_factory, reference_export):
     """Bad inputs: an undecodable image, an empty folder, a manifest whose resolution is not the model's,
     a .keras and a metadata-free .tflite without any record."""
-    from pipeline.metadata import strip_metadata
+    from mobilenet_edge.pipeline.convert.metadata import strip_metadata
 
     root = tmp_path_factory.mktemp("broken")
     (root / "photo.jpg").write_bytes(b"\xff\xd8 not really a jpeg")

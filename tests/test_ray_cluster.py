@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from pipeline.artifacts import sha256_file
+from mobilenet_edge.pipeline.artifacts import sha256_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("unshare") is None,
@@ -139,7 +139,7 @@ def _job_files(folder: Path) -> dict[str, str]:
 
 
 def test_ray_cluster_without_a_shared_filesystem_writes_the_process_executors_files(cluster, tmp_path):
-    from pipeline import build
+    from mobilenet_edge.pipeline import build
 
     weights_dir = tmp_path / "weights"  # a weights file given by path, which the second node cannot see
     weights_dir.mkdir()

@@ -1,5 +1,5 @@
 """The README's measured figures are the committed records' figures (benchmarks/readme.py)."""
-from benchmarks import readme
+from mobilenet_edge.benchmarks import readme
 
 
 def test_readme_blocks_equal_what_their_records_generate(capsys):

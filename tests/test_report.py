@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from pipeline.errors import PipelineError
-from pipeline.report import METRICS, write_report
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.report import write_report
+from mobilenet_edge.pipeline.report.text import METRICS
 
 TASK = "fashion-mnist"
 LOCAL = "local x86_64 2 thr"
@@ -105,7 +106,7 @@ PREFIX = {"v1": "mobilenet", "v2": "mobilenet_v2", "v3-small": "mobilenet_v3_sma
 def write_sweep_variant(out: Path, arch: str, alpha: float, side: int, kinds=SWEEP_KINDS, fails: tuple = ()) -> Path:
     """One variant of a sweep grid with plausible figures: accuracy rises with width and side, latency with
     Mult-Adds (the pipeline's own cost model), int8 is faster and slightly less accurate."""
-    from pipeline.cost import cost_table
+    from mobilenet_edge.pipeline.cost.table import cost_table
 
     name = f"{PREFIX[arch]}_{alpha:.2f}_{side}"
     folder = out / TASK / name
@@ -318,7 +319,7 @@ def sweep_report(tmp_path_factory):
 
 
 def test_pareto_front_keeps_only_what_nothing_beats():
-    from pipeline.report import pareto_front
+    from mobilenet_edge.pipeline.report import pareto_front
 
     points = [(10, 0.80, "a"), (20, 0.85, "b"), (20, 0.84, "b2"), (30, 0.83, "c"), (40, 0.90, "d"), (5, 0.70, "e"),
               (40, 0.90, "d2")]
@@ -374,7 +375,7 @@ def test_sweep_plots_stay_readable(sweep_report):
 
 
 def test_report_is_rewritten_only_when_an_input_changes(tmp_path):
-    from pipeline.report import report_is_current
+    from mobilenet_edge.pipeline.report import report_is_current
 
     out = write_sweep(tmp_path / "out", alphas=(0.5,), sides=(128, 160))
     assert not report_is_current(out)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.errors import PipelineError
-from pipeline.validate import Gates, ValidationConfig, validate
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.validate import validate
+from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
 TASK_LIBRARY_SCRIPT = Path(__file__).resolve().parent / "android_env" / "task_library.py"
 OPEN = Gates(fp32_agreement=0.0, fp16_agreement=0.0, int8_drop_points=100.0, int8_agreement=0.0)
@@ -28,13 +29,13 @@ def variant_copy(tiny_export, tmp_path):
 
 
 def _validate(folder, gates):
-    from calibration.tasks import resolve_task
+    from mobilenet_edge.calibration.tasks import resolve_task
 
     return validate(folder, resolve_task("fashion-mnist"), ValidationConfig(limit=50, gates=gates))
 
 
 def test_a_file_that_fails_its_gate_is_left_out_and_the_readme_says_why(variant_copy, tmp_path):
-    from pipeline.android import export_android
+    from mobilenet_edge.pipeline.android import export_android
 
     _validate(variant_copy, OPEN)
     out = export_android(variant_copy, tmp_path / "assets")
@@ -58,7 +59,7 @@ def test_a_file_that_fails_its_gate_is_left_out_and_the_readme_says_why(variant_
 
 
 def test_unvalidated_or_changed_files_do_not_ship(variant_copy, tmp_path):
-    from pipeline.android import export_android
+    from mobilenet_edge.pipeline.android import export_android
 
     with pytest.raises(PipelineError, match=r"expected at least one .tflite that passed its validation gate, "
                                             r"received none: .*not validated"):
@@ -73,8 +74,9 @@ def test_unvalidated_or_changed_files_do_not_ship(variant_copy, tmp_path):
 
 
 def test_random_weights_are_never_shipped(tmp_path):
-    from pipeline.android_task import AndroidTaskConfig, android_from_task
-    from pipeline.config import Variant
+    from mobilenet_edge.pipeline.android_task import android_from_task
+    from mobilenet_edge.pipeline.config import AndroidTaskConfig
+    from mobilenet_edge.pipeline.config import Variant
 
     (tmp_path / "photos" / "a").mkdir(parents=True)
     (tmp_path / "photos" / "b").mkdir()
@@ -96,11 +98,13 @@ def test_cli_refuses_random_weights_in_one_line(tmp_path):
 @pytest.fixture(scope="session")
 def photos_to_android(tmp_path_factory):
     """`make android TASK=<folder>` on 3 classes x 30 tiny photos: trains (1 + 1 epochs), exports, ships."""
-    from benchmarks.photo_task import make_photo_task
-    from calibration.tasks import resolve_task
-    from pipeline.android_task import AndroidTaskConfig, android_from_task
-    from pipeline.config import QuantConfig, Variant
-    from pipeline.train import TrainConfig, small_data
+    from mobilenet_edge.benchmarks.photo_task import make_photo_task
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.android_task import android_from_task
+    from mobilenet_edge.pipeline.config import AndroidTaskConfig
+    from mobilenet_edge.pipeline.config import QuantConfig, Variant
+    from mobilenet_edge.pipeline.train import small_data
+    from mobilenet_edge.pipeline.config import TrainConfig
 
     root = tmp_path_factory.mktemp("photos-android")
     photos = make_photo_task(root / "photos", {"trouser": 1, "sneaker": 7, "bag": 8}, per_class=30, side=48)
@@ -114,7 +118,7 @@ def photos_to_android(tmp_path_factory):
 
 @pytest.mark.slow
 def test_photos_to_android_trains_then_reuses(photos_to_android):
-    from pipeline.android_task import android_from_task
+    from mobilenet_edge.pipeline.android_task import android_from_task
 
     cfg, first = photos_to_android
     assert first.trained and not first.reused and first.checkpoint.is_file()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLI, ROOT, error_line, run_cli
-from pipeline.artifacts import sha256_file
+from mobilenet_edge.pipeline.artifacts import sha256_file
 
 TASK = "fashion-mnist"
 # The reference weights were trained at 64 px: at 32-48 px they are near chance, where an int8 top-1 drop is
@@ -114,7 +114,7 @@ def test_new_calibration_redoes_only_what_depends_on_it(first, tmp_path):
 
 @pytest.mark.slow
 def test_a_failing_variant_is_reported_and_the_others_finish(tmp_path):
-    from pipeline import build
+    from mobilenet_edge.pipeline import build
 
     weights = build.reference_checkpoint(TASK, 0.25)  # fits alpha 0.25, not 0.5
     out = tmp_path / "out"
@@ -263,9 +263,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
 
 
 def test_default_grid_per_task():
-    from calibration.tasks import resolve_task
-    from pipeline import build
-    from pipeline.sweep import PAPER_RESOLUTIONS, default_resolutions
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline import build
+    from mobilenet_edge.pipeline.sweep import default_resolutions
+    from mobilenet_edge.pipeline.config import PAPER_RESOLUTIONS
 
     assert default_resolutions(resolve_task("imagenet"), ("v1",), (0.25, 1.0)) == (128, 160, 192, 224)
     records = [r for r in build.reference_records(TASK) if r["arch"] == "v1"]
@@ -275,11 +276,11 @@ def test_default_grid_per_task():
 
 
 def test_content_keys_change_only_where_the_input_matters():
-    from calibration.tasks import resolve_task
-    from pipeline.config import QuantConfig, Variant
-    from pipeline.sweep import SweepConfig
-    from pipeline.sweep_state import Planner
-    from pipeline.sweep_state import why
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.config import QuantConfig, Variant
+    from mobilenet_edge.pipeline.config import SweepConfig
+    from mobilenet_edge.pipeline.sweep.state import Planner
+    from mobilenet_edge.pipeline.sweep.state import why
 
     variant = Variant(0.25, 32, TASK, "reference")
     formats = ("fp32", "fp16", "int8", "onnx", "onnx-int8")
@@ -299,8 +300,9 @@ def test_content_keys_change_only_where_the_input_matters():
 
 
 def test_workers_and_threads_fit_the_cores(monkeypatch):
-    from pipeline import sweep
-    from pipeline.sweep import SweepConfig, plan_workers
+    from mobilenet_edge.pipeline import sweep
+    from mobilenet_edge.pipeline.sweep import plan_workers
+    from mobilenet_edge.pipeline.config import SweepConfig
 
     monkeypatch.setattr(sweep, "usable_cores", lambda: 2)
     assert plan_workers(SweepConfig(), 16) == (2, 1)  # the measured default: one thread per worker
@@ -326,7 +328,7 @@ def test_busy_cores_sees_another_program_spinning():
     """The benchmarks' busy check counts CPU use now, so it sees a spinning process (and cannot pass idle)."""
     import sys
 
-    from pipeline.executors import BUSY, busy_cores
+    from mobilenet_edge.pipeline.sweep.executors import BUSY, busy_cores
 
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

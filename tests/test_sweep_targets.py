@@ -10,9 +10,9 @@ import sys
 import pytest
 
 from conftest import error_line, run_cli
-from pipeline.artifacts import sha256_file
-from pipeline.errors import PipelineError
-from targets.named import parse_targets
+from mobilenet_edge.pipeline.artifacts import sha256_file
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.targets.named import parse_targets
 from tests_targets import pi_emulator
 
 TASK = "fashion-mnist"

@@ -4,16 +4,16 @@ import json
 import numpy as np
 import pytest
 
-from calibration import synthetic
-from calibration.preprocessing import Preprocessing
-from pipeline.errors import PipelineError
+from mobilenet_edge.calibration import synthetic
+from mobilenet_edge.calibration.preprocessing import Preprocessing
+from mobilenet_edge.pipeline.errors import PipelineError
 
 
 @pytest.fixture(scope="module")
 def tiny_model():
     """The committed alpha=0.25 reference checkpoint at 32 px (one of its trained sides: real BatchNorm stats)."""
-    from pipeline.build import build_model
-    from pipeline.config import Variant
+    from mobilenet_edge.pipeline.build import build_model
+    from mobilenet_edge.pipeline.config import Variant
 
     return build_model(Variant(0.25, 32, "fashion-mnist", "reference"), 10)
 
@@ -51,8 +51,8 @@ def test_pixels_follow_the_contract_of_each_arch():
 
 
 def test_calibration_set_synthetic_for_any_task(tiny_model, tmp_path, caplog):
-    from calibration.representative import calibration_set, uses_synthetic
-    from calibration.tasks import resolve_task
+    from mobilenet_edge.calibration.representative import calibration_set, uses_synthetic
+    from mobilenet_edge.calibration.tasks import resolve_task
 
     task = resolve_task("fashion-mnist")
     assert uses_synthetic(task, "synthetic") and not uses_synthetic(task, None)
@@ -68,7 +68,7 @@ def test_calibration_set_synthetic_for_any_task(tiny_model, tmp_path, caplog):
 
 
 def test_readme_table_is_generated_from_the_record():
-    import benchmarks.synthetic_calibration as bench
+    import mobilenet_edge.benchmarks.synthetic_calibration as bench
 
     record = json.loads(bench.RECORD.read_text())
     text = bench.README.read_text()

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import PipelineError
-from targets import plan
-from targets.local import bench_local
-from targets.profiles import DeviceProfile, available_profiles, load_profile
-from targets.ssh import Ssh
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.targets import plan
+from mobilenet_edge.targets.local import bench_local
+from mobilenet_edge.targets.profiles import available_profiles, load_profile
+from mobilenet_edge.pipeline.config import DeviceProfile
+from mobilenet_edge.targets.ssh import Ssh
 from tests_targets import VARIANT, tiny_variant
 
 

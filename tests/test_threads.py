@@ -7,13 +7,13 @@ import shutil
 
 import pytest
 
-from pipeline.artifacts import sha256_file
+from mobilenet_edge.pipeline.artifacts import sha256_file
 
-from pipeline.cli import _thread_counts
-from pipeline.report import write_report
-from pipeline.report_threads import scaling
-from targets.local import bench_local
-from targets.plan import thread_counts
+from mobilenet_edge.pipeline.cli import _thread_counts
+from mobilenet_edge.pipeline.report import write_report
+from mobilenet_edge.pipeline.report.threads import scaling
+from mobilenet_edge.targets.local import bench_local
+from mobilenet_edge.targets.plan import thread_counts
 from tests_targets import VARIANT, tiny_variant
 
 

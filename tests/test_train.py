@@ -4,9 +4,10 @@ import json
 import numpy as np
 from PIL import Image
 
-from calibration.tasks import resolve_task
-from pipeline.config import Variant
-from pipeline.train import TrainConfig, reestimate_batchnorm, train
+from mobilenet_edge.calibration.tasks import resolve_task
+from mobilenet_edge.pipeline.config import Variant
+from mobilenet_edge.pipeline.train import reestimate_batchnorm, train
+from mobilenet_edge.pipeline.config import TrainConfig
 
 
 def _folder_task(root, per_class=60):
@@ -32,7 +33,7 @@ def test_train_on_a_folder_of_class_subfolders(tmp_path):
 
 
 def test_batchnorm_reestimation_replaces_initial_statistics():
-    from pipeline.build import mobilenet
+    from mobilenet_edge.pipeline.build import mobilenet
 
     model = mobilenet(0.25, 32, 4)
     bn = model.get_layer("conv1_bn")
@@ -45,7 +46,7 @@ def test_batchnorm_reestimation_replaces_initial_statistics():
 
 def test_multi_resolution_training_stores_statistics_per_side(tmp_path):
     """Steps cycle through the sides; each side gets its own BatchNorm statistics, applied by the build stage."""
-    from pipeline import build
+    from mobilenet_edge.pipeline import build
 
     task = _folder_task(tmp_path / "classes", per_class=40)
     variant = Variant(0.5, 48, str(tmp_path / "classes"), "random", "v3-small")
@@ -65,7 +66,7 @@ def test_multi_resolution_training_stores_statistics_per_side(tmp_path):
 def test_training_side_must_be_among_the_resolutions(tmp_path):
     import pytest
 
-    from pipeline.errors import PipelineError
+    from mobilenet_edge.pipeline.errors import PipelineError
 
     task = _folder_task(tmp_path / "classes", per_class=10)
     with pytest.raises(PipelineError, match=r"expected RES among the training resolutions \(32, 48\), received RES=64"):

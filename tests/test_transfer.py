@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from calibration.folder_checks import MIN_PER_CLASS, check_folder
-from calibration.tasks import resolve_task, split_of
-from pipeline import build
-from pipeline.config import Variant
-from pipeline.errors import PipelineError
-from pipeline.transfer import initial_model
+from mobilenet_edge.calibration.folder_checks import MIN_PER_CLASS, check_folder
+from mobilenet_edge.calibration.tasks import resolve_task, split_of
+from mobilenet_edge.pipeline import build
+from mobilenet_edge.pipeline.config import Variant
+from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.train.transfer import initial_model
 
 REFERENCE = build.reference_checkpoint("fashion-mnist", 0.25)  # 10 classes, trained at 32-64 px
 
@@ -70,7 +70,8 @@ def test_another_alpha_is_refused_in_one_line():
 @pytest.mark.slow
 def test_training_records_the_transfer_and_the_data_check(tmp_path):
     """A short run from the 10-class checkpoint on a 2-class folder: frozen head phase, then end to end."""
-    from pipeline.train import TrainConfig, small_data, train
+    from mobilenet_edge.pipeline.train import small_data, train
+    from mobilenet_edge.pipeline.config import TrainConfig
 
     for name, level in (("dark", 50), ("bright", 205)):
         for i in range(40):
@@ -137,7 +138,7 @@ def test_a_clean_folder_has_no_problem_and_its_split_is_recorded(tmp_path):
 
 
 def test_readme_transfer_table_is_generated_from_the_record():
-    from benchmarks.transfer_bench import BLOCK, README, RECORD, replace_block, table
+    from mobilenet_edge.benchmarks.transfer_bench import BLOCK, README, RECORD, replace_block, table
 
     record = json.loads(RECORD.read_text())
     text = README.read_text()

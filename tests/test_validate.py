@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from pipeline import metrics
-from pipeline.validate import Gates
+from mobilenet_edge.pipeline.validate import metrics
+from mobilenet_edge.pipeline.config import Gates
 
 
 def test_metrics_on_known_values():
@@ -45,11 +45,11 @@ def test_reference_variant_meets_the_gates(reference_export):
 
 def test_validate_fails_on_a_bad_artifact(reference_export, tmp_path):
     """Swap the int8 model for one with random weights: `validate` must exit non-zero and name it."""
-    from pipeline.build import build_model
-    from pipeline.config import QuantConfig, Variant
-    from pipeline.convert import tflite_bytes
-    from calibration.representative import calibration_set
-    from calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.build import build_model
+    from mobilenet_edge.pipeline.config import QuantConfig, Variant
+    from mobilenet_edge.pipeline.convert.tflite import tflite_bytes
+    from mobilenet_edge.calibration.representative import calibration_set
+    from mobilenet_edge.calibration.tasks import resolve_task
 
     out = tmp_path / "out"
     shutil.copytree(reference_export.variant_dir.parents[1], out)

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.tasks import resolve_task
-from pipeline.report import write_report
-from pipeline.validate import ValidationConfig, validate
-from pipeline.validate_device import DeviceTarget, _row, validate_on_device
+from mobilenet_edge.calibration.tasks import resolve_task
+from mobilenet_edge.pipeline.report import write_report
+from mobilenet_edge.pipeline.validate import validate
+from mobilenet_edge.pipeline.config import ValidationConfig
+from mobilenet_edge.pipeline.validate.device import DeviceTarget, _row, validate_on_device
 from tests_targets import pi_emulator
 
 LIMIT = 60

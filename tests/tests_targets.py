@@ -60,7 +60,7 @@ def tiny_variant() -> Path:
     import keras
     import tensorflow as tf
 
-    from pipeline.convert_onnx import convert_onnx
+    from mobilenet_edge.pipeline.convert.onnx import convert_onnx
 
     out = Path(tempfile.mkdtemp(prefix="targets-variant-"))
     atexit.register(shutil.rmtree, out, True)

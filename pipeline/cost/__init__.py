@@ -1,0 +1,8 @@
+"""Stage 2 — cost of the MobileNet family, pure Python: `table.cost_table` is the entry point.
+
+rows.py   the shared row and published-figure types
+v1.py     MobileNet V1: the paper's Tables 1, 2 and the standard-conv comparison
+v2.py     MobileNet V2 and the inverted residual block V3 reuses
+v3.py     MobileNet V3-Small and V3-Large
+table.py  checks the inputs and dispatches through the Arch registry (pipeline/archs.py)
+"""
