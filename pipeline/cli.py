@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mobilenet_edge.pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
 from mobilenet_edge.pipeline.cli_errors import EXIT_BUG, EXIT_OS, EXIT_TOOL, EXIT_USAGE, OneLineParser, image_list, os_error_message
+from mobilenet_edge.pipeline import show
 from mobilenet_edge.pipeline.errors import PipelineError, ToolError
 
 log = logging.getLogger("mobilenet-edge")
@@ -141,43 +142,18 @@ def cmd_export(args) -> int:
         # BUDGET is judged on the held-out images: the search needs them, and then validates what it chose.
         args, formats, validation=_validation_config(args) if args.validate or args.budget is not None else None,
         bench=args.bench_threads, report=args.report))
-    for a in result.artifacts:
-        spec = a.inputs[0]
-        q = f" scale={spec['scale']:.6g} zero_point={spec['zero_point']}" if spec.get("scale") else ""
-        print(f"{a.precision:>8} {a.format:<6} {a.path}  ({a.path.stat().st_size / 1e6:.2f} MB, input {spec['dtype']}{q})")
-    print(f"manifest: {result.manifest}")
-    within = _print_budgets(result.artifacts)
+    print(show.exported(result))
+    text, within = show.budgets(result.artifacts)
+    if text:
+        print(text)
     code = _print_validation(result.validation)
     return 1 if not within else code
-
-
-def _print_budgets(artifacts) -> bool:
-    """BUDGET: each search's trials and one line of outcome; False when a search met no trial."""
-    from mobilenet_edge.pipeline.budget import summary_line, trial_rows
-
-    met = True
-    for a in artifacts:
-        record = dict(a.extra).get("budget")
-        if not record:
-            continue
-        rows = trial_rows(record)
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        print(f"budget search for {a.path.name}:")
-        for row in rows:
-            print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-        for reason in record["skipped"]:
-            print(f"  skipped {reason}")
-        print(summary_line(record))
-        met = met and record["met"]
-    return met
 
 
 def _print_validation(result) -> int:
     if result is None:
         return 0
-    print(f"validation: {result.path} — {'PASS' if result.passed else 'FAIL'}")
-    for failure in result.failures:
-        print(f"  FAIL {failure}")
+    print(show.verdict(result))
     return 0 if result.passed else 1
 
 
@@ -188,18 +164,7 @@ def cmd_validate(args) -> int:
 
     variant = _variant(args)
     result = validate(variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task), _validation_config(args))
-    data = json.loads(result.path.read_text())
-    print(f"{'artifact':<44} {'top-1':>7} {'drop':>6} {'agree':>7} {'KL':>8} {'SQNR dB':>8}  gate")
-    if data["float"]:
-        print(f"{'float (Keras)':<44} {100 * data['float']['top1']:>6.2f}%")
-    for row in data["artifacts"]:
-        m, g = row["metrics"], row["gate"]
-        top1 = f"{100 * m['top1']:6.2f}%" if "top1" in m else "      —"
-        drop = f"{m['top1_drop_points']:+6.2f}" if "top1_drop_points" in m else "     —"
-        status = "pass" if g["passed"] else ("FAIL" if g["enforced"] else "fail (not gated)")
-        if g.get("verdict", "").startswith("undecided"):
-            status += f", {g['verdict']}"
-        print(f"{row['file']:<44} {top1:>7} {drop:>6} {100 * m['top1_agreement']:6.2f}% {m['kl_mean']:8.5f} {m['sqnr_db']:8.2f}  {status}")
+    print(show.validation_table(json.loads(result.path.read_text())))
     code = _print_validation(result)
     if args.host:
         _validate_on_device(args, variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task))
@@ -215,17 +180,7 @@ def _validate_on_device(args, folder: Path, task) -> None:
                           ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
                           python=args.python, profile=args.profile, threads=args.threads, runtime=args.runtime)
     result = validate_on_device(folder, task, target, ValidationConfig(limit=args.limit or 1000, eval_dir=args.eval))
-    data = json.loads(result.path.read_text())
-    print(f"\non the device {data['target']} ({data['device']['machine']}, {data['images']} images):")
-    print(f"{'artifact':<44} {'top-1 here':>10} {'on device':>10} {'agree here':>10} {'agree float':>11} "
-          f"{'max |Δ|':>9}  runtime here / on device")
-    for r in data["artifacts"]:
-        top1 = [f"{100 * r[s]['top1']:9.2f}%" if r[s]["top1"] is not None else f"{'—':>10}" for s in ("host", "device")]
-        runtimes = " / ".join(f"{r[s]['runtime']['name']} {r[s]['runtime']['version']}" for s in ("host", "device"))
-        print(f"{r['file']:<44} {top1[0]} {top1[1]} {100 * r['top1_agreement_host']:9.2f}% "
-              f"{100 * r['device']['top1_agreement_float']:10.2f}% {r['max_abs_diff_host']:9.2g}  {runtimes}"
-              f"{'  DIFFERS' if r['differs'] else ''}")
-    print(f"written: {result.path}")
+    print(show.device_validation(json.loads(result.path.read_text()), result.path))
 
 
 def cmd_cost(args) -> int:
@@ -287,7 +242,7 @@ def cmd_bench(args) -> int:
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
     path = bench_local(folder, threads=args.threads, runtime=args.runtime, runs=args.runs, profile=args.profile)
-    _print_bench(path)
+    print(show.bench(path))
     return 0
 
 
@@ -300,28 +255,8 @@ def cmd_bench_remote(args) -> int:
     path = bench_remote(folder, args.host, port=args.port, threads=args.threads, runtime=args.runtime,
                         profile=args.profile, identity=args.identity, strict_host_keys=not args.no_host_key_check,
                         known_hosts=args.known_hosts, ssh_config=args.ssh_config)
-    _print_bench(path)
+    print(show.bench(path))
     return 0
-
-
-def _print_bench(path: Path) -> None:
-    data = json.loads(path.read_text())
-    host = data["host"]
-    print(f"{data.get('target', '')}: {host.get('machine')} {host.get('cpu') or ''} ({host.get('cores')} cores)")
-    print(f"{'model':<44} {'runtime':<18} {'thr':>3} {'p50 ms':>8} {'p90 ms':>8} {'init ms':>8} {'MB':>7}")
-    for r in data["results"]:
-        lat = r["latency_ms"]
-        print(f"{r['model']:<44} {r['runtime']:<18} {r['threads']:>3} {lat['p50']:>8.3f} {lat['p90']:>8.3f} "
-              f"{r['init_ms']:>8.1f} {r['bytes'] / 1e6:>7.2f}{_timing_note(r)}")
-    print(f"written: {path}")
-
-
-def _timing_note(r: dict) -> str:
-    """'  p50 ±1.2 % (ci)' and why the run is marked: the runner's statistics (older results have none)."""
-    if r.get("ci_half_width") is None:
-        return ""
-    marks = "; ".join(d for a in r.get("attempts", [])[-1:] for d in a.get("disturbed", []))
-    return f"  p50 ±{100 * r['ci_half_width']:.1f} % ({r['stop']}){f'  DISTURBED: {marks}' if r['disturbed'] else ''}"
 
 
 def cmd_android(args) -> int:
@@ -342,17 +277,7 @@ def cmd_android(args) -> int:
         variant=variant, train=train_cfg, out=args.out, checkpoints=args.checkpoints,
         quant=QuantConfig(io_dtype=args.int8_io, num_samples=args.n, calib_dir=args.calib or None),
         validation=_validation_config(args)))
-    for problem in result.data_problems:
-        print(f"data: {problem}")
-    if result.checkpoint:
-        how = "trained" if result.trained else "reused: same files and settings" if result.reused else "given"
-        print(f"weights: {result.checkpoint} ({how})")
-    for s in result.selection.shipped:
-        top1 = f"top-1 {100 * s.top1:.1f} %" if s.top1 is not None else f"agreement {100 * s.agreement:.1f} %"
-        print(f"shipped  {s.entry['file']}  ({top1}, {s.entry['bytes'] / 1e6:.2f} MB)")
-    for file, why in result.selection.left_out:
-        print(f"left out {file}: {why}")
-    print(f"android assets: {result.android} (README.md lists both)")
+    print(show.android(result))
     return 0
 
 
@@ -369,17 +294,7 @@ def cmd_predict(args) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    pre = result.record.preprocessing
-    print(f"{result.artifact}\n  preprocessing from {result.record.source}: {pre.resolution}x{pre.resolution}, "
-          f"central crop {pre.crop_fraction:g}, {pre.resize_method}, (pixel - mean {_nums(pre.mean)}) / std {_nums(pre.std)}")
-    for p in result.predictions:
-        print(f"\n{p.image}\n  {'rank':>4}  {'class':>5}  {'label':<24} {'score':>8}")
-        for rank, (index, label, score) in enumerate(p.top, 1):
-            print(f"  {rank:>4}  {index:>5}  {label:<24} {100 * score:>6.2f} %")
-    if result.skipped:
-        print(f"\nskipped {len(result.skipped)} file(s) that could not be decoded:")
-        for image, _ in result.skipped:
-            print(f"  {image}")
+    print(show.predictions(result))
     return 0
 
 
@@ -389,10 +304,6 @@ def cmd_clean(args) -> int:
     result = clean_output(args.out)
     print(f"removed {result.path}" if result.removed else f"nothing to remove: {result.path} does not exist")
     return 0
-
-
-def _nums(values) -> str:
-    return f"{values[0]:g}" if len(set(values)) == 1 else "[" + ", ".join(f"{v:g}" for v in values) + "]"
 
 
 def cmd_demo(args) -> int:
@@ -432,28 +343,7 @@ def cmd_sweep(args) -> int:
         executor=args.executor, workers=count(args.workers, "WORKERS"), threads=count(args.threads, "THREADS"),
         ray_address=args.ray_address or None, ray_resources=_ray_resources(args.ray_resources), targets=parse_values(args.targets, "TARGETS", str))
     result = run_sweep(cfg, progress=not args.no_progress)
-    devices = [f"benchmark {t}" for t in cfg.targets if t != "local"]  # a column per device target
-    rows = [("variant", "convert", "validate", "benchmark", *devices, "result")]
-    for o in result.outcomes:
-        verdict = f"FAILED at {o.failed_step}" if not o.ok else "gate FAILS" if o.gate_failures else \
-            "unchanged" if o.unchanged else "done"
-        rows.append((o.variant.name, *(o.steps.get(s, "—") for s in ("convert", "validate", "benchmark", *devices)),
-                     verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    for o in result.failed:
-        print(f"{o.variant.name}: {o.error} (log: {o.log})")
-    for o in result.gates_failed:
-        print(f"{o.variant.name}: gate fails for {', '.join(o.gate_failures)} (shown in the report, "
-              f"never on the Pareto front{'' if args.strict else '; --strict makes this exit 1'})")
-    n, unchanged = len(result.outcomes), sum(o.unchanged for o in result.outcomes)
-    ran = f"{result.executor}, {result.workers} worker(s) x {result.threads} thread(s)" if result.workers else \
-        "nothing to redo"
-    print(f"{n} variant{'s' * (n != 1)}: {n - unchanged - len(result.failed)} done, {unchanged} unchanged, "
-          f"{len(result.failed)} failed · {ran} · {result.seconds:.1f} s")
-    if result.report:
-        print(f"report: {result.report}{'' if result.report_written else ' (unchanged)'}")
+    print(show.sweep(result, cfg.targets, args.strict))
     return 1 if result.failed or (args.strict and result.gates_failed) else 0
 
 

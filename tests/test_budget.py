@@ -54,8 +54,8 @@ def test_search_stops_at_the_first_trial_within_budget(tiny):
     assert "met by int8_good" in budget.summary_line(record)
 
 
-def test_no_trial_within_budget_keeps_the_best_and_exits_1(tiny, capsys):
-    from mobilenet_edge.pipeline.cli import _print_budgets
+def test_no_trial_within_budget_keeps_the_best_and_exits_1(tiny):
+    from mobilenet_edge.pipeline import show
 
     model, bad, data, folder = tiny
     final = folder / "w_int8.tflite"
@@ -66,8 +66,9 @@ def test_no_trial_within_budget_keeps_the_best_and_exits_1(tiny, capsys):
     assert not result.met and result.kept.name == "int8_better"
     assert final.exists() and (folder / "w_int8_better.tflite").exists()  # plain int8 stays; best kept by name
     assert [a.path.name for a in result.artifacts] == ["w_int8.tflite", "w_int8_better.tflite"]
-    assert _print_budgets(result.artifacts) is False
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    text, met = show.budgets(result.artifacts)
+    assert met is False
+    last = text.strip().splitlines()[-1]
     assert last.startswith("no int8 file within BUDGET=-1 pt") and "best kept as w_int8_better.tflite" in last
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from mobilenet_edge.pipeline.validate import intervals
 from mobilenet_edge.pipeline.validate.intervals import PairedCounts, UNDECIDED, check_agreement, check_drop
+from mobilenet_edge.pipeline.validate import check_gate
 from mobilenet_edge.pipeline.config import Gates
 
 
@@ -35,13 +36,13 @@ def test_small_samples_are_undecided_large_ones_decide():
 def test_a_lucky_gain_fails_on_agreement():
     """97 images, int8 seven points *above* float but agreeing on 83.5 %: the int8 gate must fail."""
     counts = PairedCounts(n=97, agree=81, float_only=4, artifact_only=11)
-    gate = Gates().check("int8", {}, labelled=True, counts=counts)
+    gate = check_gate(Gates(), "int8", {}, labelled=True, counts=counts)
     drop, agreement = gate["checks"]
     assert drop["passed"] and drop["value"] < 0
     assert not agreement["passed"] and agreement["verdict"] == "fail"
     assert not gate["passed"] and gate["verdict"] == "fail"
     # dynamic-range files keep the drop rule alone
-    assert len(Gates().check("dynamic", {}, labelled=True, counts=counts)["checks"]) == 1
+    assert len(check_gate(Gates(), "dynamic", {}, labelled=True, counts=counts)["checks"]) == 1
 
 
 def test_paired_counts_from_probabilities():

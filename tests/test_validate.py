@@ -7,6 +7,7 @@ import pytest
 
 from conftest import run_cli
 from mobilenet_edge.pipeline.validate import metrics
+from mobilenet_edge.pipeline.validate import check_gate
 from mobilenet_edge.pipeline.config import Gates
 
 
@@ -23,11 +24,11 @@ def test_metrics_on_known_values():
 
 def test_gate_rules():
     gates = Gates()
-    assert gates.check("fp32", {"top1_agreement": 0.9995}, True)["passed"]
-    assert not gates.check("fp32", {"top1_agreement": 0.998}, True)["passed"]
-    assert gates.check("fp16", {"top1_agreement": 0.996}, True)["passed"]
-    assert not gates.check("int8", {"top1_drop_points": 1.2, "top1_agreement": 0.99}, True)["passed"]
-    assert gates.check("int8", {"top1_drop_points": 1.2, "top1_agreement": 0.99}, False)["passed"]
+    assert check_gate(gates, "fp32", {"top1_agreement": 0.9995}, True)["passed"]
+    assert not check_gate(gates, "fp32", {"top1_agreement": 0.998}, True)["passed"]
+    assert check_gate(gates, "fp16", {"top1_agreement": 0.996}, True)["passed"]
+    assert not check_gate(gates, "int8", {"top1_drop_points": 1.2, "top1_agreement": 0.99}, True)["passed"]
+    assert check_gate(gates, "int8", {"top1_drop_points": 1.2, "top1_agreement": 0.99}, False)["passed"]
 
 
 def test_reference_variant_meets_the_gates(reference_export):

@@ -34,13 +34,13 @@ STATE = "sweep-state.json"
 BENCHMARK = "benchmark-local.json"
 ROOT = Path(__file__).resolve().parents[2]
 
-# Modules that do not shape an artifact's bytes; every other module of pipeline/ and calibration/ does,
-# so a module added later counts until it is listed here.
-NOT_CONVERT_CODE = {"cli.py", "demo.py", "executors.py", "train.py", "android.py", "predict.py", "validate.py",
-                    "metrics.py", "runtimes.py", "diagnose.py", "__init__.py"}
-NOT_CONVERT_PREFIXES = ("sweep", "report")
-VALIDATE_CODE = ("pipeline/validate.py", "pipeline/metrics.py", "pipeline/runtimes.py", "pipeline/convert.py",
-                 "calibration/*.py")
+# The code a step's outputs depend on, by folder (pipeline/ mirrors the stages). Conversion: every module of
+# pipeline/ and calibration/ except the stages that come after it or beside it, so that a module added later
+# counts until it is listed here. Validation: its stage, the runtimes' input quantization and the datasets.
+NOT_CONVERT_PACKAGES = ("validate", "report", "sweep", "train")  # sub-packages of pipeline/
+NOT_CONVERT_MODULES = ("cli.py", "cli_errors.py", "show.py", "demo.py", "android.py", "android_task.py",
+                       "predict.py", "ship.py", "clean.py")  # relative to pipeline/
+VALIDATE_CODE = ("pipeline/validate/*.py", "pipeline/convert/tflite.py", "calibration/*.py")
 BENCH_CODE = ("benchmarks/runner.py", "targets/local.py", "targets/plan.py", "targets/profiles.py")
 CALIBRATED = ("int8", "onnx-int8")
 
@@ -61,8 +61,10 @@ def _code(paths) -> str:
 def code_digest(step: str) -> str:
     """sha256 over the sources a step's outputs depend on (see the module doc)."""
     if step == "convert":
-        files = [p for p in (ROOT / "pipeline").rglob("*.py")
-                 if p.name not in NOT_CONVERT_CODE and not p.name.startswith(NOT_CONVERT_PREFIXES)]
+        pipeline = ROOT / "pipeline"
+        files = [p for p in pipeline.rglob("*.py")
+                 if p.relative_to(pipeline).parts[0] not in NOT_CONVERT_PACKAGES
+                 and p.relative_to(pipeline).as_posix() not in NOT_CONVERT_MODULES]
         files += list((ROOT / "calibration").glob("*.py"))
     else:
         patterns = VALIDATE_CODE if step == "validate" else BENCH_CODE
