@@ -512,14 +512,23 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _StageFormatter(logging.Formatter):
+    """Log lines named by stage (pipeline.convert.tflite), without the installed package's prefix."""
+
+    def format(self, record):
+        record.stage = record.name.removeprefix("mobilenet_edge.")
+        return super().format(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Started with Ctrl-C ignored (a background job of a non-interactive shell, some CI runners), a command would
     # never stop on SIGINT and run to the end; its contract is that Ctrl-C stops it, nothing partial left.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_StageFormatter("%(levelname).1s %(stage)s: %(message)s"))
     if not args.verbose:  # the converters' own progress chatter says nothing a user acts on
         for name in ("tensorflow", "tf2onnx", "onnxruntime", "absl", "h5py"):
             logging.getLogger(name).setLevel(logging.WARNING)
