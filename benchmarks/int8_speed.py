@@ -8,7 +8,7 @@
 For V1, V2, V3-Small and V3-Large (random weights: speed does not depend on them), the pipeline's own convert
 functions write fp32 and full-int8 .tflite and .onnx files; the int8 files also in the "before" form
 (`--no-baseline` skips it): V3's hard-swish fused into HARD_SWISH, ONNX with int8 activations, which is
-what the pipeline wrote before. Each file is audited (pipeline.fastpath). Then, per runtime and thread
+what the pipeline wrote before. Each file is audited (pipeline.convert.fastpath). Then, per runtime and thread
 count (1 and 2), the files of one architecture are loaded side by side with the standalone runner's
 backends (LiteRT Interpreter + XNNPACK, onnxruntime CPU) and timed in short interleaved turns, order
 reversed every round, so load that comes and goes hits every file alike; p50 over all turns; the ratio is

@@ -201,7 +201,7 @@ class OnnxBackend:
         return self.outputs[0]
 
 
-# --- fast path: which ops the runtime's fast kernels take on this device (pipeline/fastpath.py, standalone) ------
+# --- fast path: which ops the runtime's fast kernels take on this device (pipeline/convert/fastpath.py, standalone) ------
 
 EDGE_OPS = ("QUANTIZE", "DEQUANTIZE", "SOFTMAX")  # builtin I/O conversions at the graph's edges: cheap
 ONNX_LAYOUT = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Shape", "ReorderInput",
@@ -219,7 +219,7 @@ def tflite_delegation(ops: list) -> dict:
     """XNNPACK partitions and the op types inside / outside them, from Interpreter._get_ops_details().
 
     Each DELEGATE node is one partition; the ops it replaced are found by walking back from its output tensors
-    to its input tensors. The same rule as pipeline/fastpath.py, copied because this file stands alone.
+    to its input tensors. The same rule as pipeline/convert/fastpath.py, copied because this file stands alone.
     """
     original = [op for op in ops if op["op_name"] != "DELEGATE"]
     delegates = [op for op in ops if op["op_name"] == "DELEGATE"]

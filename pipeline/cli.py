@@ -205,7 +205,7 @@ def cmd_train(args) -> int:
                       weights="random", arch=args.arch)
     sides = tuple(_integers(args.resolutions, "RESOLUTIONS")) if args.resolutions else ()
     given = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr)) if v is not None}
-    # A folder of photos gets the small-dataset practice (pipeline.finetune) unless told otherwise.
+    # A folder of photos gets the small-dataset practice (pipeline.train.finetune) unless told otherwise.
     cfg = TrainConfig(**small_data(task, args.init, epochs=args.epochs, seed=args.seed, limit=args.limit,
                                    resolutions=sides, **given))
     # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.

@@ -88,7 +88,7 @@ class QuantConfig:
     # since each costs optimisation steps (measured in benchmarks/records/synthetic_calibration.json).
     synthetic_samples: int = 32
     synthetic_steps: int = 25
-    budget: float | None = None  # BUDGET: largest allowed top-1 drop in points; None = plain int8 (pipeline/budget.py)
+    budget: float | None = None  # BUDGET: largest allowed top-1 drop in points; None = plain int8 (pipeline/budget/)
 
     def __post_init__(self):
         if self.io_dtype not in ("uint8", "int8", "float"):
@@ -174,10 +174,10 @@ class TrainConfig:
     bn_batches: int = 100  # batches used to re-estimate BatchNorm statistics after training
     seed: int = 0
     limit: int | None = None  # training images (None: all)
-    init: str = "random"  # 'random', 'imagenet', 'reference' or a checkpoint / .keras file (pipeline.transfer)
+    init: str = "random"  # 'random', 'imagenet', 'reference' or a checkpoint / .keras file (pipeline.train.transfer)
     resolutions: tuple[int, ...] = ()  # multi-resolution training sides; () = the variant's side only
     resolution_sweep: bool = True  # also measure the checkpoint's accuracy at every offered resolution
-    # Small datasets (pipeline.finetune); `small_data(...)` sets them for a folder task.
+    # Small datasets (pipeline.train.finetune); `small_data(...)` sets them for a folder task.
     head_epochs: int = 0  # epochs with the backbone frozen first, when a transferred model has a new head
     fine_tune_lr: float | None = None  # end-to-end rate after the head phase (None: learning_rate)
     augment: str = "flip"  # 'flip' | 'photo' (random crop, flip, brightness, contrast)

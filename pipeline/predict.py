@@ -7,7 +7,7 @@ defaults, because architectures differ (V1/V2 take [-1, 1], V3 0..255 pixels). L
   2. the record inside the file: TFLite metadata (normalisation, input size, packed `labels.txt`; crop and
      resize from the metadata's description) or ONNX `metadata_props` (`preprocessing`, `labels`);
   3. a `manifest.json` beside the file that does not list it (with a warning).
-The models run through `pipeline.runtimes`, exactly as validation runs them (a uint8 .tflite gets raw
+The models run through `pipeline.validate.runtimes`, exactly as validation runs them (a uint8 .tflite gets raw
 pixels, int8 outputs are dequantized).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from mobilenet_edge.pipeline.validate import FLOAT_MODEL
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".keras", ".tflite", ".onnx")
-# pipeline.metadata.model_info writes the crop and resize into the description; the metadata schema has no field.
+# pipeline.convert.metadata.model_info writes the crop and resize into the description; the metadata schema has no field.
 _CROP_SENTENCE = re.compile(r"central crop ([0-9.]+), (\w+) resize")
 
 

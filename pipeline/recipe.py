@@ -118,7 +118,7 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
             on_artifact(artifact)
 
     budget = None
-    if cfg.quant.budget is not None:  # BUDGET: int8 files searched within an accuracy budget (pipeline/budget.py)
+    if cfg.quant.budget is not None:  # BUDGET: int8 files searched within an accuracy budget (pipeline/budget/)
         from mobilenet_edge.pipeline.budget.trials import budget_search
 
         budget = budget_search(model, cfg, task, folder, calib)
@@ -231,7 +231,7 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
                                 synthetic=SyntheticConfig(steps=cfg.quant.synthetic_steps))
 
     # 4. convert, each file listed in the manifest as soon as it is written (step 5 as it goes), with the
-    # audit of which of its ops run on XNNPACK / integer kernels (pipeline.fastpath)
+    # audit of which of its ops run on XNNPACK / integer kernels (pipeline.convert.fastpath)
     entries: list[dict] = []
 
     def listed(artifact: Artifact) -> None:

@@ -110,7 +110,7 @@ def builtin_kernel_probabilities(path: Path, pixels: np.ndarray) -> np.ndarray:
 
 
 def our_probabilities(path: Path, models: AndroidModels) -> np.ndarray:
-    """What the pipeline's own validation computes: our preprocessing, then pipeline.runtimes on the artifact."""
+    """What the pipeline's own validation computes: our preprocessing, then pipeline.validate.runtimes on the artifact."""
     from mobilenet_edge.pipeline.validate.runtimes import TFLiteModel, predict
 
     return predict(TFLiteModel(path, batch=len(models.pixels)), models.pixels, models.preprocessing.normalize)

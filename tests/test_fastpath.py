@@ -1,4 +1,4 @@
-"""The fast-path audit (pipeline.fastpath): a file that falls off XNNPACK / onnxruntime's integer kernels is
+"""The fast-path audit (pipeline.convert.fastpath): a file that falls off XNNPACK / onnxruntime's integer kernels is
 flagged with the op types responsible, one that stays on them is not; the manifest and the report carry it."""
 from __future__ import annotations
 

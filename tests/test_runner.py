@@ -98,7 +98,7 @@ def test_stdout_is_one_json_document_in_the_benchmark_shape(models, report):
 
 
 def test_fast_path_is_the_pipeline_audit_of_the_same_file(models, report):
-    """The runner's copy of the delegation rule (it stands alone) agrees with pipeline.fastpath's."""
+    """The runner's copy of the delegation rule (it stands alone) agrees with pipeline.convert.fastpath's."""
     from mobilenet_edge.pipeline.convert.fastpath import audit
 
     _, doc, _ = report

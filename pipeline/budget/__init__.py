@@ -5,7 +5,7 @@ Trials, in order, stopping at the first that meets the budget on held-out images
   2. better calibration: 4x the samples; for ONNX also onnxruntime's percentile and entropy calibration;
   3. 16-bit activations with int8 weights (TFLite 16x8; ONNX QInt16 activations), only where the runtime runs
      them at least as fast as the fp32 file (measured here: otherwise float is both faster and exact);
-  4. the k most sensitive layers kept in float (TFLite: the quantization debugger's ranking, pipeline/diagnose.py;
+  4. the k most sensitive layers kept in float (TFLite: the quantization debugger's ranking, pipeline/convert/diagnose.py;
      ONNX: the same layers' nodes), k = 1, 2, 3, 5, 8.
 With labels the budget is the top-1 drop in points (exact counts), and a trial must also keep the int8
 agreement gate (a lucky gain on few images is no pass); without labels (an unlabelled EVAL folder) it is the

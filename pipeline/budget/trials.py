@@ -1,7 +1,7 @@
-"""The trials of the BUDGET search (pipeline/budget.py) for TFLite and ONNX, cheapest first.
+"""The trials of the BUDGET search (pipeline/budget/) for TFLite and ONNX, cheapest first.
 
 Each trial is (name, settings, make): `make()` writes the trial's file under its own name through the
-ordinary converters (pipeline/convert.py, convert_onnx.py) and returns its Artifact, or a reason why it
+ordinary converters (pipeline/convert/tflite.py, onnx.py) and returns its Artifact, or a reason why it
 cannot run here.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def faster_than_float(candidate: Path, float_file: Path, threads: int) -> str | 
 
 def tflite_trials(model, quant, folder: Path, name: str, calib: CalibrationSet, more_calib, add_metadata,
                   threads: int):
-    """TFLite trials 1-4 (see pipeline/budget.py); `more_calib(n)` -> a CalibrationSet of n samples."""
+    """TFLite trials 1-4 (see pipeline/budget/); `more_calib(n)` -> a CalibrationSet of n samples."""
     def path(suffix: str) -> Path:
         return folder / f"{name}_{suffix}.tflite"
 
@@ -122,7 +122,7 @@ def budget_tflite(model, quant, folder: Path, name: str, calib: CalibrationSet, 
 
 def onnx_trials(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more_calib, per_channel: bool,
                 metadata, threads: int):
-    """ONNX trials 1-3 (see pipeline/budget.py)."""
+    """ONNX trials 1-3 (see pipeline/budget/)."""
     def path(suffix: str) -> Path:
         return folder / f"{name}_{suffix}.onnx"
 
@@ -178,7 +178,7 @@ def budget_onnx(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more
 
 @dataclass(frozen=True)
 class BudgetSearch:
-    """BUDGET (pipeline/budget.py): what both searches share — the model, the held-out images, more samples."""
+    """BUDGET (pipeline/budget/): what both searches share — the model, the held-out images, more samples."""
 
     model: object
     cfg: object  # pipeline.recipe.RecipeConfig (not imported: recipe imports this module)

@@ -11,7 +11,7 @@ which XNNPACK delegates in int8 whatever the ranges. (x * relu6(x - (-3)) / 6 al
 but XNNPACK's int8 SUB/ADD reject an input range 256x wider than the output's [0, 6], which happens with
 untrained BatchNorm statistics; a convolution's requantization has no such limit.) The function is the
 same and the weight 1 and bias 3 are exact in int8; only the rounding differs (the product is requantized
-once more), which the accuracy gate checks. `pipeline.fastpath` audits every file, so a converter that
+once more), which the accuracy gate checks. `pipeline.convert.fastpath` audits every file, so a converter that
 starts matching the new form is caught.
 """
 from __future__ import annotations

@@ -150,7 +150,7 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
     drag ~40 % of the Convs with them (V3-Small 224: 25 of 54 Convs float, 3x slower than fp32). int16 (16x8) is
     the accuracy-budget search's trial; it runs on onnxruntime's reference path.
     `calibrate_method` (MinMax | Percentile | Entropy) and `nodes_to_exclude` (kept in float) are the other knobs
-    of that search (pipeline/budget.py); the defaults are `make onnx-int8`.
+    of that search (pipeline/budget/); the defaults are `make onnx-int8`.
     """
     if activations not in ACTIVATION_TYPES:
         raise PipelineError(f"expected ONNX activations among {', '.join(ACTIVATION_TYPES)}, received {activations!r}")

@@ -55,7 +55,7 @@ def batch_of_one(model, hard_swish: str = "fused"):
 
     With a dynamic batch, Keras's classifier Reshape becomes Shape/StridedSlice/Pack ops that split the
     graph for XNNPACK (tflite-runtime 2.14 then delegates nothing); with batch 1 the graph is one partition.
-    `hard_swish="split"` writes V3's hard-swish in ops XNNPACK runs in int8 (see pipeline.int8_graph).
+    `hard_swish="split"` writes V3's hard-swish in ops XNNPACK runs in int8 (see pipeline.convert.int8_graph).
     """
     import keras
 

@@ -1,4 +1,4 @@
-"""The report's device-validation part: validation-<target>.json (pipeline.validate_device) beside this machine's.
+"""The report's device-validation part: validation-<target>.json (pipeline.validate.device) beside this machine's.
 
 `attach` adds to each artifact record `device_validation` {target: figures}; `device_cell` is the artifact
 table's host-vs-device cell; `device_blocks` the section listing each target, its runtimes and the artifacts

@@ -1,4 +1,4 @@
-"""The report's fast-path section: what each artifact runs on (pipeline.fastpath, from the manifest) next to its
+"""The report's fast-path section: what each artifact runs on (pipeline.convert.fastpath, from the manifest) next to its
 latency, and a flag for every artifact that is not faster than the same variant's fp32 file of its format.
 
 People ship int8 (and fp16 / dynamic-range) files for speed; one that is slower than fp32 on a target is

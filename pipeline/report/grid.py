@@ -1,7 +1,7 @@
 """Stage 8 (rendering) — the report's sections for a grid of variants: what the sweep ran, the Pareto fronts
 (where to choose), one flat table a person can sort, and a compact "which artifact to ship" table.
 
-Blocks as in pipeline.report_render; ("sortable", header, rows) is a table whose HTML headers sort on click.
+Blocks as in pipeline.report.render; ("sortable", header, rows) is a table whose HTML headers sort on click.
 """
 from __future__ import annotations
 

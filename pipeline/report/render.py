@@ -157,7 +157,7 @@ def diagnosis_blocks(summary: dict, v: dict) -> list:
 
 
 def budget_blocks(v: dict) -> list:
-    """BUDGET searches of a variant (pipeline/budget.py): one row per trial and the outcome line."""
+    """BUDGET searches of a variant (pipeline/budget/): one row per trial and the outcome line."""
     from mobilenet_edge.pipeline.budget import summary_line, trial_rows
 
     blocks = []

@@ -2,7 +2,7 @@
 benchmarked and reported — in parallel, incrementally, on worker processes or on Ray.
 
 Steps (numbered in `run_sweep`):
-  1. plan: the grid, each variant's content keys and what is stale (pipeline.sweep_state); nothing runs yet
+  1. plan: the grid, each variant's content keys and what is stale (pipeline.sweep.state); nothing runs yet
   2. convert + validate, in parallel: per variant the recipe (`export_variant`) for the stale formats only,
      then `validate` for the artifacts it has not measured — jobs on worker processes or Ray tasks, the
      largest variants first; a failing job fails its variant, the others go on

@@ -1,6 +1,6 @@
 """Where a sweep's jobs run: worker processes on this machine, or Ray tasks (a local instance or a cluster).
 
-Both run the same function, `pipeline.sweep_jobs.run_job`, on the same picklable Job, so the files they
+Both run the same function, `pipeline.sweep.jobs.run_job`, on the same picklable Job, so the files they
 write are the same. The sweep drives either through four calls: `submit`, `wait`, `result`, `close`.
 
 - process: a `ProcessPoolExecutor` with the 'spawn' start method (TensorFlow's runtime does not survive
@@ -12,7 +12,7 @@ write are the same. The sweep drives either through four calls: `submit`, `wait`
 - ray: `ray.init(address=RAY_ADDRESS or None)` — a local instance sized workers × threads CPUs, or the
   cluster at RAY_ADDRESS, whose nodes need the project installed (no shared filesystem: a job's input
   files and calibration samples travel to its worker and the files it writes come back through Ray's
-  object store, see pipeline.ray_shipping). A task asks for `threads` CPUs (and `resources`, e.g. a
+  object store, see pipeline.sweep.ray_shipping). A task asks for `threads` CPUs (and `resources`, e.g. a
   custom resource that only some nodes have); Ray runs as many at once as the cluster has CPUs for.
 """
 from __future__ import annotations

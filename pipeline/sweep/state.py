@@ -245,7 +245,7 @@ def reusable_validation(folder: Path, new: dict, state: dict) -> dict | None:
 def bench_files(folder: Path, new: dict, state: dict, entry: str = "benchmark",
                 file: str = BENCHMARK) -> tuple[list[str], str | None]:
     """The artifacts to time again and why (none: the benchmark is current); `entry` and `file` name another
-    target's state entry and benchmark file (pipeline.sweep_targets)."""
+    target's state entry and benchmark file (pipeline.sweep.targets)."""
     files = manifest_files(folder)
     old, path = state.get(entry), folder / file
     reason = why(new, old)

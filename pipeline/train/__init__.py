@@ -1,8 +1,8 @@
 """Stage 0 — train: a MobileNet (any ARCH) on a labelled task, from scratch or transferred from any backbone.
 
 Transfer (`init`): ImageNet weights, the reference checkpoint, or any checkpoint or .keras model of the same
-arch and alpha whatever its classes; the head is replaced (pipeline.transfer). A user's folder of photos
-is checked first (calibration.folder_checks) and trained as small datasets need (pipeline.finetune:
+arch and alpha whatever its classes; the head is replaced (pipeline.train.transfer). A user's folder of photos
+is checked first (calibration.folder_checks) and trained as small datasets need (pipeline.train.finetune:
 frozen backbone then end to end, augmentation, balanced sampling, early stopping on the val split).
 
 Produces the reference checkpoints (`pipeline/checkpoints/<task>/<variant>.weights.h5`) with a JSON record
@@ -48,7 +48,7 @@ class TrainResult:
 
 
 def small_data(task: Task, init: str, **overrides) -> dict:
-    """TrainConfig settings (init and `overrides` included) for a user's folder of photos (see pipeline.finetune);
+    """TrainConfig settings (init and `overrides` included) for a user's folder of photos (see pipeline.train.finetune);
     only `init` and `overrides` for the reference tasks."""
     if task.kind != "folder":
         return {"init": init, **overrides}

@@ -61,7 +61,7 @@ class DeviceValidationResult:
 
 
 def artifact_input(pixels: np.ndarray, normalize, spec: dict, fmt: str) -> np.ndarray:
-    """What `pipeline.runtimes` feeds an artifact: uint8-input .tflite raw pixels, others the normalised image
+    """What `pipeline.validate.runtimes` feeds an artifact: uint8-input .tflite raw pixels, others the normalised image
     (quantized for an int8 input)."""
     if fmt == "tflite" and spec["dtype"] == "uint8":
         return pixels
