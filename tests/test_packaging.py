@@ -22,7 +22,10 @@ def test_every_package_folder_is_installed():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     folders = {".".join((PACKAGE, *p.parent.relative_to(ROOT).parts))
                for folder in FOLDERS for p in (ROOT / folder).rglob("__init__.py")}
-    assert folders == set(config["packages"])
+    data = {name for name in config["package-data"] if name not in folders}  # data folders, no __init__.py
+    assert folders | data == set(config["packages"])
+    for name in data:
+        assert (ROOT / Path(*name.split(".")[1:])).is_dir(), name
     assert config["package-dir"] == {f"{PACKAGE}.{f}": f for f in FOLDERS}
 
 
