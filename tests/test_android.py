@@ -240,6 +240,24 @@ def test_export_android_writes_assets(tiny_export, validated_export, tmp_path):
     assert export_android(validated_export, tmp_path / "assets") == out  # idempotent
 
 
+def test_android_command_ships_the_validated_files(validated_export, tmp_path):
+    """`make android` on an exported, validated variant: the command line, as a user runs it."""
+    import shutil
+
+    from conftest import run_cli
+
+    out = tmp_path / "out"
+    variant = out / "fashion-mnist" / validated_export.name
+    shutil.copytree(validated_export, variant, ignore=shutil.ignore_patterns("android"))
+    proc = run_cli("android", "--task", "fashion-mnist", "--alpha", "0.25", "--res", "32", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = variant / "android"
+    shipped = sorted(p.name for p in folder.glob("*.tflite"))
+    assert "mobilenet_0.25_32_int8.tflite" in shipped and "mobilenet_0.25_32_fp32.tflite" in shipped
+    assert (folder / "labels.txt").read_text().splitlines()[0] == "T-shirt/top"
+    assert str(folder) in proc.stdout + proc.stderr
+
+
 def test_export_android_default_folder_and_errors(validated_export, tmp_path):
     import shutil
 
