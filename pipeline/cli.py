@@ -88,10 +88,10 @@ def _ray_resources(text: str | None) -> dict | None:
         return None
     try:
         value = json.loads(text)
-        if isinstance(value, dict) and all(isinstance(v, (int, float)) and v > 0 for v in value.values()):
-            return value
     except ValueError:
-        pass
+        value = None  # not JSON: the same one-line error as a JSON value of the wrong shape
+    if isinstance(value, dict) and all(isinstance(v, (int, float)) and v > 0 for v in value.values()):
+        return value
     raise PipelineError(f"expected RAY_RESOURCES as a JSON object of positive amounts, received {text!r}")
 
 

@@ -53,8 +53,8 @@ def available_bytes() -> tuple[float, str]:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 figures.append((int(line.split()[1]) * 1024, "available memory"))
-    except (OSError, ValueError, IndexError):
-        pass
+    except (OSError, ValueError, IndexError) as exc:  # no /proc (not Linux): the cgroup limits below still apply
+        log.debug("no MemAvailable from /proc/meminfo: %s", exc)
     for limit_file, used_file in (("memory.max", "memory.current"),  # cgroup v2, then v1
                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
         try:

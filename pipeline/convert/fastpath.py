@@ -115,7 +115,7 @@ def audit_tflite(path: Path) -> FastPath:
         interpreter.allocate_tensors()  # XNNPACK partitions the graph here
         ops = interpreter._get_ops_details()  # private, but the only view of the delegated graph in Python
     except Exception as exc:
-        raise PipelineError(f"expected {path.name} to load in ai-edge-litert, received {type(exc).__name__}: {exc}") from None
+        raise PipelineError(f"expected {path.name} to load in ai-edge-litert, received {type(exc).__name__}: {exc}") from exc
     return tflite_fast_path(ops)
 
 
@@ -162,7 +162,7 @@ def audit_onnx(path: Path) -> FastPath:
             ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             graph = onnx.load(str(optimized)).graph
         except Exception as exc:
-            raise PipelineError(f"expected {path.name} to load in onnxruntime, received {type(exc).__name__}: {exc}") from None
+            raise PipelineError(f"expected {path.name} to load in onnxruntime, received {type(exc).__name__}: {exc}") from exc
     return onnx_fast_path(graph)
 
 
