@@ -6,6 +6,8 @@ so that a file copied away from its manifest can still be fed and read (`mobilen
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import tempfile
@@ -136,6 +138,37 @@ class _Reader:
 
 
 ACTIVATION_TYPES = {"uint8": "QUInt8", "int8": "QInt8", "int16": "QInt16"}  # -> onnxruntime's QuantType
+CALIBRATE_METHODS = ("MinMax", "Percentile", "Entropy")  # -> onnxruntime's CalibrationMethod
+
+
+def preprocess(fp32_path: Path, out_path: Path) -> Path:
+    """Shape inference and folding, as onnxruntime recommends before quantize_static.
+
+    The int8 conversion and the per-node diagnosis (diagnose_onnx.py) both quantize this graph, so node
+    names in `nodes_to_exclude` are this graph's names.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(fp32_path), str(out_path), skip_symbolic_shape=False)
+    return out_path
+
+
+@contextlib.contextmanager
+def quiet_calibrator(calibrate_method: str):
+    """Keep stdout clean of onnxruntime's Percentile/Entropy calibrators, which print their progress there.
+
+    What they print goes to the debug log; an exception still propagates (with the printed text logged first).
+    """
+    if calibrate_method == "MinMax":
+        yield
+        return
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        if buffer.getvalue().strip():
+            log.debug("onnxruntime %s calibrator: %s", calibrate_method, buffer.getvalue().strip())
 
 
 def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, per_channel: bool = True,
@@ -154,26 +187,28 @@ def convert_onnx_int8(fp32_path: Path, out_path: Path, calib: CalibrationSet, pe
     """
     if activations not in ACTIVATION_TYPES:
         raise PipelineError(f"expected ONNX activations among {', '.join(ACTIVATION_TYPES)}, received {activations!r}")
+    if calibrate_method not in CALIBRATE_METHODS:
+        raise PipelineError(f"expected an ONNX calibrate method among {', '.join(CALIBRATE_METHODS)}, "
+                            f"received {calibrate_method!r}")
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     log.info("quantizing %s to ONNX int8 (QDQ, %d samples)", fp32_path.name, len(calib))
     with tempfile.TemporaryDirectory() as scratch, atomic_path(out_path) as tmp:
-        pre = Path(scratch) / "preprocessed.onnx"  # shape inference + folding, as ORT recommends
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
-        quantize_static(
-            str(pre), str(tmp), _Reader(calib, INPUT_NAME),
-            quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=getattr(QuantType, ACTIVATION_TYPES[activations]), weight_type=QuantType.QInt8,
-            calibrate_method=getattr(CalibrationMethod, calibrate_method), nodes_to_exclude=list(nodes_to_exclude),
-            # 16-bit activations need the com.microsoft Q/DQ ops (ONNX's own take int16 only from opset 21).
-            extra_options={"UseQDQContribOps": True} if activations == "int16" else {},
-            # 7-bit weights: on x86 without VNNI onnxruntime's int8 kernels (VPMADDUBSW) saturate 16-bit sums;
-            # measured on MobileNet 0.25/64: top-1 agreement with float 94.6 % -> 99.0 % on those kernels, the
-            # same 99 % as the simulated graph, and no latency cost (U8U8 reached 99.4 % but ran 25 % slower).
-            reduce_range=True,
-        )
+        pre = preprocess(fp32_path, Path(scratch) / "preprocessed.onnx")
+        with quiet_calibrator(calibrate_method):
+            quantize_static(
+                str(pre), str(tmp), _Reader(calib, INPUT_NAME),
+                quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                activation_type=getattr(QuantType, ACTIVATION_TYPES[activations]), weight_type=QuantType.QInt8,
+                calibrate_method=getattr(CalibrationMethod, calibrate_method), nodes_to_exclude=list(nodes_to_exclude),
+                # 16-bit activations need the com.microsoft Q/DQ ops (ONNX's own take int16 only from opset 21).
+                extra_options={"UseQDQContribOps": True} if activations == "int16" else {},
+                # 7-bit weights: on x86 without VNNI onnxruntime's int8 kernels (VPMADDUBSW) saturate 16-bit sums;
+                # measured on MobileNet 0.25/64: top-1 agreement with float 94.6 % -> 99.0 % on those kernels, the
+                # same 99 % as the simulated graph, and no latency cost (U8U8 reached 99.4 % but ran 25 % slower).
+                reduce_range=True,
+            )
         if metadata:
             proto = onnx.load(str(tmp))
             _set_metadata_props(proto, metadata)
