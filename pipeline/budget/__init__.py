@@ -5,13 +5,15 @@ Trials, in order, stopping at the first that meets the budget on held-out images
   2. better calibration: 4x the samples; for ONNX also onnxruntime's percentile and entropy calibration;
   3. 16-bit activations with int8 weights (TFLite 16x8; ONNX QInt16 activations), only where the runtime runs
      them at least as fast as the fp32 file (measured here: otherwise float is both faster and exact);
-  4. the k most sensitive layers kept in float (TFLite: the quantization debugger's ranking, pipeline/convert/diagnose.py;
-     ONNX: the same layers' nodes), k = 1, 2, 3, 5, 8.
+  4. the k most sensitive layers kept in float, k = 1, 2, 3, 5, 8, for both formats (TFLite: ranked by
+     TensorFlow's quantization debugger, pipeline/convert/diagnose.py; ONNX: nodes ranked by onnxruntime's
+     qdq_loss_debug SQNR, kept float with their activations, pipeline/convert/diagnose_onnx.py).
 With labels the budget is the top-1 drop in points (exact counts), and a trial must also keep the int8
 agreement gate (a lucky gain on few images is no pass); without labels (an unlabelled EVAL folder) it is the
 loss of top-1 agreement with float, in points. Every trial is a row (settings, top-1, agreement, SQNR, size,
 p50). The chosen file becomes the variant's int8 file; when none meets the budget the plain int8 file stays,
-the best trial is kept under its own name, and the caller exits 1.
+the best trial (fewest points short: loss over the budget plus agreement under the gate; a tie goes to the
+cheaper trial) is kept under its own name, and the caller exits 1.
 """
 from __future__ import annotations
 
@@ -50,10 +52,14 @@ class Trial:
     p50_ms: float
     io_dtype: str
     meets: bool
+    # Points short of passing, exactly: the loss over the budget plus, where the search gates agreement, the
+    # agreement under the gate (0 when it meets). With no trial within budget the one with the least is kept.
+    shortfall_points: Fraction
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["sqnr_db"] = None if self.sqnr_db == float("inf") else round(self.sqnr_db, 3)
+        d["shortfall_points"] = round(float(self.shortfall_points), 4)
         return d
 
 
@@ -142,6 +148,17 @@ def loss_points(counts) -> Fraction:
     return Fraction(100 * (counts.n - counts.agree), counts.n)
 
 
+def shortfall_points(loss: Fraction, agreement: Fraction, budget: float, min_agreement: float) -> Fraction:
+    """Points short of passing: `loss` over `budget` plus `agreement` (a fraction) under `min_agreement`."""
+    zero = Fraction(0)
+    return max(zero, loss - exact(budget)) + max(zero, 100 * (exact(min_agreement) - agreement))
+
+
+def best_short(done: list[Trial]) -> int:
+    """The index of the trial fewest points short of the budget; a tie goes to the cheaper (earlier) one."""
+    return min(range(len(done)), key=lambda i: (done[i].shortfall_points, i))
+
+
 def p50_ms(path: Path, threads: int = 2, runs: int = TIMING_RUNS) -> float:
     """Median latency of one inference on this machine (a zero input; warm-up excluded)."""
     from mobilenet_edge.pipeline.validate import runtimes
@@ -166,10 +183,12 @@ def measure(name: str, settings: dict, artifact: Artifact, data: HeldOut, budget
     counts = paired_counts(data.reference, probs, data.labels)
     loss = loss_points(counts)
     interval = tuple(round(v, 4) for v in drop_interval_points(counts)) if data.labels is not None else None
+    agreement = Fraction(counts.agree, counts.n)
+    short = shortfall_points(loss, agreement, budget, data.min_agreement)
     trial = Trial(name, settings, artifact.path.name, metrics.get("top1"), float(loss), interval,
                   metrics["top1_agreement"], metrics["sqnr_db"], artifact.path.stat().st_size,
                   round(p50_ms(artifact.path, threads), 3), artifact.inputs[0]["dtype"],
-                  loss <= exact(budget) and Fraction(counts.agree, counts.n) >= exact(data.min_agreement))
+                  loss <= exact(budget) and agreement >= exact(data.min_agreement), short)
     log.info("budget trial %-12s loss %+.2f pt, agreement %.2f %%, %s", name, float(loss), 100 * trial.agreement,
              "meets the budget" if trial.meets else "over budget")
     return trial
@@ -200,14 +219,15 @@ def finish(done: list[Trial], made: list[Artifact], chosen: int | None, final: P
            measure_name: str, images: int, skipped: list[str]) -> BudgetResult:
     """Make the chosen file the variant's int8 file (or keep the best trial beside it) and remove the rest.
 
-    `promote(index) -> Artifact` rewrites trial `index` under `final` (the variant's int8 file name).
+    `promote(index) -> Artifact` rewrites trial `index` under `final` (the variant's int8 file name). With no
+    chosen trial the one fewest points short of the budget (`best_short`) is kept beside the plain int8 file.
     """
     keep: set[Path] = {final}
     if chosen is not None:
         artifact = made[chosen] if made[chosen].path == final else promote(chosen)
         kept, listed = None, [artifact]
     else:
-        best = min(range(len(done)), key=lambda i: (done[i].drop_points, -done[i].agreement))
+        best = best_short(done)
         kept = done[best]
         keep.add(made[best].path)
         listed = [made[0]] + ([made[best]] if best else [])

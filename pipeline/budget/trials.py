@@ -122,7 +122,7 @@ def budget_tflite(model, quant, folder: Path, name: str, calib: CalibrationSet, 
 
 def onnx_trials(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more_calib, per_channel: bool,
                 metadata, threads: int):
-    """ONNX trials 1-3 (see pipeline/budget/)."""
+    """ONNX trials 1-4 (see pipeline/budget/); the keep-k trials share one ranking, made at the first of them."""
     def path(suffix: str) -> Path:
         return folder / f"{name}_{suffix}.onnx"
 
@@ -153,6 +153,23 @@ def onnx_trials(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more
             return slower
         return out
     yield "int8_16x8", {"activations": "int16", "weights": "int8"}, sixteen
+
+    diagnosis = []
+
+    def keep(k: int):
+        from mobilenet_edge.pipeline.convert.diagnose_onnx import diagnose_onnx_int8
+
+        if not diagnosis:
+            diagnosis.append(diagnose_onnx_int8(fp32, calib, per_channel))
+            log.info("ONNX int8 nodes worst first: %s", ", ".join(f"{n['node']} {n['sqnr_db']:.1f} dB"
+                                                                  for n in diagnosis[0].worst_nodes))
+        worst = diagnosis[0].worst_nodes
+        if k > len(worst):
+            return f"only {len(worst)} nodes ranked"
+        return convert_onnx_int8(fp32, path(f"int8_keep{k}"), calib, per_channel, metadata=metadata,
+                                 nodes_to_exclude=diagnosis[0].nodes_to_exclude(k))
+    for k in KEEP_FLOAT_STEPS:
+        yield f"int8_keep{k}", {"keep_float": k, "calibrate_method": "MinMax"}, (lambda k=k: keep(k))
 
 
 def budget_onnx(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more_calib, per_channel: bool,
