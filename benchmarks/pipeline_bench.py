@@ -41,6 +41,7 @@ from mobilenet_edge.pipeline.config import PAPER_RESOLUTIONS, SweepConfig
 from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
 TASK = "fashion-mnist"
+RECORD = Path(__file__).resolve().parent / "records" / "pipeline_bench.json"
 # Timing only: near-chance accuracy at 128-224 px would fail the int8 gate, which is not what is measured here.
 OPEN = Gates(fp32_agreement=0.0, fp16_agreement=0.0, int8_drop_points=100.0, int8_agreement=0.0)
 
@@ -72,7 +73,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip-speedup", action="store_true", help="skip figure 3")
     p.add_argument("--keep", type=Path, default=None, help="keep the output folders here (default: a temporary one)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--record", type=Path, default=None, help="also write the figures as JSON to this file")
+    p.add_argument("--record", type=Path, default=None,
+                   help=f"also write the figures as JSON to this file (the README's: {RECORD.relative_to(RECORD.parents[2])})")
     args = p.parse_args(argv)
     try:
         alphas = parse_values(args.alphas, "ALPHAS")
@@ -116,29 +118,39 @@ def main(argv=None) -> int:
 
 
 def table(f: dict) -> str:
-    def phases(r):
-        return ", ".join(f"{k} {v:.0f} s" for k, v in r["phases"].items())
+    return (f"pipeline benchmark: {f['task']}, formats {' '.join(f['formats'])}, validation on "
+            f"{f['validation_images']} images, {f['cores']} cores; others busy {f['busy_cores_at_start']} cores at "
+            f"start, {f['busy_cores_at_end']} at end\n\n" + readme_table(f))
 
-    lines = [f"pipeline benchmark: {f['task']}, formats {' '.join(f['formats'])}, validation on "
-             f"{f['validation_images']} images, {f['cores']} cores; others busy {f['busy_cores_at_start']} cores at "
-             f"start, {f['busy_cores_at_end']} at end"]
+
+def readme_table(f: dict) -> str:
+    """The README's "How long it takes here" table, from a record `--record` wrote."""
+    def phases(r, *names):
+        return ", ".join(f"{k} {r['phases'][k]:.0f} s" for k in names if k in r["phases"])
+
+    busy = max(f["busy_cores_at_start"], f["busy_cores_at_end"])
+    rows = ["| what | wall time |", "|---|---|"]
     if "one_variant" in f:
         r = f["one_variant"]
-        lines.append(f"one variant ({r['grid']}, every format):  {r['seconds']:7.1f} s   ({phases(r)})")
+        rows.append(f"| one variant, α 1.0 at 224 px, {' + '.join(f['formats'])}, validation on "
+                    f"{f['validation_images']:,} images | {r['seconds']:.1f} s ({phases(r, 'convert+validate', 'benchmark')}) |")
     if "grid" in f:
         r = f["grid"]
-        lines.append(f"grid {r['grid']} ({r['variants']} variants, {r['workers']} workers x {r['threads']} thread): "
-                     f"{r['seconds']:7.1f} s = {r['seconds'] / 60:.1f} min   ({phases(r)})")
-        lines.append(f"  the same sweep again: {r['second_run_seconds']:.1f} s, {r['second_run_redone']} variants redone")
+        rows.append(f"| the grid {r['grid'].replace(' x ', ' × ')} px ({r['variants']} variants, the same formats, "
+                    f"{r['workers']} workers × {r['threads']} thread) | {r['seconds']:.0f} s = {r['seconds'] / 60:.1f} min "
+                    f"({phases(r, 'convert+validate', 'benchmark', 'report')}) |")
+        rows.append(f"| the same sweep again ({r['second_run_redone']} variants redone) | {r['second_run_seconds']:.1f} s |")
     if "speedup" in f:
         s = f["speedup"]
         one, par = s["one_worker"], s["parallel"]
-        lines.append(f"speed-up on {s['grid']} ({par['variants']} variants): 1 worker x {one['threads']} threads "
-                     f"{one['seconds']:.1f} s, {par['workers']} workers x {par['threads']} thread "
-                     f"{par['seconds']:.1f} s -> x{s['speedup_total']} overall, x{s['speedup_convert_validate']} "
-                     f"on convert + validate ({one['phases']['convert+validate']:.0f} s vs "
-                     f"{par['phases']['convert+validate']:.0f} s)")
-    return "\n".join(lines)
+        rows.append(f"| {par['variants']} variants ({s['grid'].replace(' x ', ' × ')} px): 1 worker × {one['threads']} "
+                    f"threads vs {par['workers']} workers × {par['threads']} thread | {one['seconds']:.1f} s vs "
+                    f"{par['seconds']:.1f} s: ×{s['speedup_total']} overall, ×{s['speedup_convert_validate']} on "
+                    "convert + validate |")
+    rows.append("")
+    rows.append(f"{f['cores']} cores; other processes kept up to {busy:.2f} cores busy at its start and end "
+                "(`busy_cores` in the record).")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,13 @@ def synthetic_calibration_table() -> str:
     return synthetic_calibration.readme_block(json.loads(synthetic_calibration.RECORD.read_text()))
 
 
+def pipeline_bench_table() -> str:
+    """How long the pipeline takes here (benchmarks/pipeline_bench.py's record)."""
+    from mobilenet_edge.benchmarks import pipeline_bench
+
+    return pipeline_bench.readme_table(json.loads(pipeline_bench.RECORD.read_text()))
+
+
 def transfer_table() -> str:
     """Transfer from the reference backbone vs. from scratch on a photo-like folder (transfer_bench.py's record)."""
     from mobilenet_edge.benchmarks import transfer_bench
@@ -92,6 +99,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "family-cost": family_cost_table,
     "synthetic-calibration": synthetic_calibration_table,
     "int8-speed": int8_speed_table,
+    "pipeline-bench": pipeline_bench_table,
     "transfer": transfer_table,
 }
 
