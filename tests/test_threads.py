@@ -9,7 +9,7 @@ import pytest
 
 from mobilenet_edge.pipeline.artifacts import sha256_file
 
-from mobilenet_edge.pipeline.cli import _thread_counts
+from mobilenet_edge.pipeline.cli_args import thread_counts as _thread_counts
 from mobilenet_edge.pipeline.report import write_report
 from mobilenet_edge.pipeline.report.threads import scaling
 from mobilenet_edge.targets.local import bench_local
