@@ -21,7 +21,8 @@ def _folder_task(root, per_class=60):
 
 
 def test_train_on_a_folder_of_class_subfolders(tmp_path):
-    task = _folder_task(tmp_path / "classes", per_class=100)  # 60 per class left seed 0 at 64 % (18/28)
+    # Deterministic (pipeline.train.seeded): seed 0 gives 87 % here, every run; seeds 1-5 gave 89-96 %.
+    task = _folder_task(tmp_path / "classes", per_class=100)
     assert task.class_names == ("bright", "dark")
     result = train(Variant(0.25, 32, str(tmp_path / "classes"), "random"), task,
                    TrainConfig(epochs=12, batch_size=16, bn_batches=4, resolution_sweep=False), tmp_path / "ckpt")
@@ -30,6 +31,26 @@ def test_train_on_a_folder_of_class_subfolders(tmp_path):
     assert record["test_images"] > 0 and record["train_images"] > record["test_images"]  # disjoint 80/20 split
     assert result.test_top1 >= 0.75, "a trivially separable task must be learned well above chance (0.5)"
     assert record["config"]["seed"] == 0 and record["preprocessing"]["crop_fraction"] == 0.875
+
+
+def test_the_same_seed_gives_the_same_weights(tmp_path):
+    """Without deterministic ops two runs from seed 0 ended between 72 % and 96 % top-1 on the task above."""
+    from tensorflow.python.framework import config as tf_config
+
+    from mobilenet_edge.pipeline.build import mobilenet
+
+    task = _folder_task(tmp_path / "classes", per_class=30)
+    cfg = TrainConfig(epochs=2, batch_size=16, bn_batches=2, resolution_sweep=False)
+    variant = Variant(0.25, 32, str(tmp_path / "classes"), "random")
+    runs = [train(variant, task, cfg, tmp_path / name) for name in ("first", "second")]
+    weights = []
+    for run in runs:
+        model = mobilenet(0.25, 32, 2)
+        model.load_weights(run.checkpoint)
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert runs[0].test_top1 == runs[1].test_top1
+    assert not tf_config.is_op_determinism_enabled()  # the process-wide switch is put back
 
 
 def test_batchnorm_reestimation_replaces_initial_statistics():
