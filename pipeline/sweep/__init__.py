@@ -7,39 +7,37 @@ Steps (numbered in `run_sweep`):
      then `validate` for the artifacts it has not measured — jobs on worker processes or Ray tasks, the
      largest variants first; a failing job fails its variant, the others go on
   3. benchmark, one variant at a time on this machine after step 2, so that no sweep work competes with the
-     latency measurement (only artifacts whose sha256 changed are measured again)
-  4. record and report: OUT/sweep.json (grid, settings, which variants failed and why) and OUT/report.*,
-     rewritten only when one of their inputs changed
+     latency measurement (only artifacts whose sha256 changed are measured again; pipeline.sweep.bench)
+  4. record and report: OUT/sweep.json (grid, settings, which variants failed and why; pipeline.sweep.outcome)
+     and OUT/report.*, rewritten only when one of their inputs changed
 
 State lives beside the artifacts (`<variant>/sweep-state.json`, written after each finished step), so an
 interrupted sweep resumes with the first unfinished step and a second sweep over the same inputs does nothing.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mobilenet_edge.calibration.tasks import resolve_task
-from mobilenet_edge.pipeline.sweep import state as state_
-from mobilenet_edge.pipeline.artifacts import sha256_file, write_json
+from mobilenet_edge.pipeline.artifacts import sha256_file
 from mobilenet_edge.pipeline.clean import claim_output
-from mobilenet_edge.pipeline.config import FORMATS, ExportConfig, Variant
+from mobilenet_edge.pipeline.config import FORMATS, PAPER_RESOLUTIONS, ExportConfig, RecipeConfig, SweepConfig, Variant
 from mobilenet_edge.pipeline.errors import PipelineError
-from mobilenet_edge.pipeline.sweep.executors import BUSY, busy_cores, make_executor, usable_cores
 from mobilenet_edge.pipeline.recipe import ensure_writable, needs_calibration, variant_dir
-from mobilenet_edge.pipeline.config import RecipeConfig
+from mobilenet_edge.pipeline.sweep import state as state_
+from mobilenet_edge.pipeline.sweep.bench import benchmark_local
+from mobilenet_edge.pipeline.sweep.executors import make_executor, usable_cores
 from mobilenet_edge.pipeline.sweep.grid import default_resolutions, grid, parse_values
-from mobilenet_edge.pipeline.config import PAPER_RESOLUTIONS, SweepConfig
-from mobilenet_edge.pipeline.sweep.jobs import LOG, Job, JobResult
-from mobilenet_edge.pipeline.sweep.targets import STATE_LOCK, benchmark_targets, parse_targets
-from mobilenet_edge.pipeline.sweep.state import (Planner, bench_files, manifest_files, reusable_validation, stale_formats,
-                                  validation_reason)
+from mobilenet_edge.pipeline.sweep.jobs import Job, JobResult
+from mobilenet_edge.pipeline.sweep.outcome import STEPS, Outcome, SweepResult, gate_failures, log_status, write_record
+from mobilenet_edge.pipeline.sweep.state import (Planner, manifest_files, reusable_validation, stale_formats,
+                                                 validation_reason)
+from mobilenet_edge.pipeline.sweep.targets import benchmark_targets, parse_targets
 from mobilenet_edge.pipeline.validate import VALIDATION
 
 __all__ = ["PAPER_RESOLUTIONS", "SweepConfig", "SweepResult", "Outcome", "default_resolutions", "grid",
@@ -47,60 +45,7 @@ __all__ = ["PAPER_RESOLUTIONS", "SweepConfig", "SweepResult", "Outcome", "defaul
 
 log = logging.getLogger(__name__)
 
-SWEEP_RECORD = "sweep.json"
 LOCK = ".sweep.lock"
-STEPS = ("convert", "validate", "benchmark")
-BENCH_NOTE = ("benchmarks ran one variant at a time on this machine after every build, conversion and validation "
-              "had finished, so no sweep work competed with them for the CPU")
-
-
-# ---------------------------------------------------------------------------------------------------- results
-
-@dataclass
-class Outcome:
-    """One variant's sweep: what each step did (or "unchanged"), and why it failed if it did."""
-
-    variant: Variant
-    folder: Path
-    steps: dict = field(default_factory=lambda: {s: "—" for s in STEPS})
-    error: str | None = None
-    failed_step: str | None = None
-    gate_failures: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def unchanged(self) -> bool:
-        return self.ok and all(s == "unchanged" for s in self.steps.values() if s != "—")
-
-    def fail(self, step: str, error: str) -> None:
-        self.error, self.failed_step, self.steps[step] = error, step, "FAILED"
-
-    @property
-    def log(self) -> Path:
-        return self.folder / LOG
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    outcomes: tuple[Outcome, ...]
-    report: Path | None  # OUT/report.html (None: no variant has a manifest yet)
-    report_written: bool
-    seconds: float
-    executor: str
-    workers: int  # 0: nothing needed a worker
-    threads: int
-    phases: dict = field(default_factory=dict)  # wall seconds of plan, convert+validate, benchmark, report
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    @property
-    def gates_failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.ok and o.gate_failures]
 
 
 # ------------------------------------------------------------------------------------------------- the sweep
@@ -246,7 +191,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
         if cfg.bench:
             def local():
                 nonlocal busy
-                busy = _benchmark_all(cfg, outcomes, states, plan.bench_key, bar)
+                busy = benchmark_local(cfg, outcomes, states, plan.bench_key, bar)
 
             benchmark_targets(parse_targets(cfg.targets), cfg, outcomes, states, local)
         phases["benchmark"] = time.perf_counter() - t0
@@ -255,9 +200,9 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
     t0 = time.perf_counter()
     for outcome in outcomes.values():
         if outcome.ok:
-            outcome.gate_failures = _gate_failures(outcome.folder)
-        _log_status(outcome)
-    _write_record(cfg, outcomes.values(), busy)
+            outcome.gate_failures = gate_failures(outcome.folder)
+        log_status(outcome)
+    write_record(cfg, outcomes.values(), busy)
     report, written = _report(cfg.out)
     phases["report"] = time.perf_counter() - t0
     return SweepResult(tuple(outcomes.values()), report, written, round(time.perf_counter() - start, 1),
@@ -355,98 +300,6 @@ def _record_validation(outcome: Outcome, state: dict, key: dict, result: JobResu
     outcome.steps["validate"] = f"{result.measured} measured{kept} ({result.seconds:.0f} s)"
     log.info("%s: validated %d artifact(s)%s in %.0f s%s", outcome.variant.name, result.measured, kept,
              result.seconds, "" if result.passed else " — a gate FAILS")
-
-
-def _benchmark_all(cfg: SweepConfig, outcomes: dict, states: dict, key: dict, bar) -> float | None:
-    """Time what changed, one variant after the other; returns the cores other programs kept busy just before
-    (None: nothing timed, or not measurable)."""
-    from mobilenet_edge.targets.local import bench_local
-
-    todo = []
-    for name, outcome in outcomes.items():
-        if not outcome.ok:
-            continue
-        files, reason = bench_files(outcome.folder, key, states[name])
-        if files:
-            todo.append((outcome, files, reason))
-        else:
-            outcome.steps["benchmark"] = "unchanged"
-            bar.update(1)
-    if not todo:
-        return None
-    busy = busy_cores()
-    if busy is not None and busy > BUSY:
-        log.warning("other programs kept %.2f of %d cores busy before the benchmarks: latencies will be inflated",
-                    busy, os.cpu_count() or 1)
-    for outcome, files, reason in todo:
-        bar.set_postfix_str(f"benchmark {outcome.variant.name}", refresh=True)
-        t0 = time.perf_counter()
-        try:
-            path = bench_local(outcome.folder, threads=cfg.bench_threads, runs=cfg.bench_runs, only=files)
-        except PipelineError as exc:
-            outcome.fail("benchmark", str(exc))
-            bar.update(1)
-            continue
-        with STATE_LOCK:  # the device targets' threads update the same file
-            state = states[outcome.variant.name]
-            state["benchmark"] = {**key, "file_sha256": sha256_file(path), "files": manifest_files(outcome.folder)}
-            state_.write_state(outcome.folder, state)
-        outcome.steps["benchmark"] = f"{len(files)} timed ({time.perf_counter() - t0:.0f} s)"
-        log.info("%s: benchmarked %d artifact(s) (%s)", outcome.variant.name, len(files), reason)
-        bar.update(1)
-    return busy
-
-
-def _gate_failures(folder: Path) -> tuple[str, ...]:
-    try:
-        doc = json.loads((folder / VALIDATION).read_text())
-    except (OSError, ValueError):
-        return ()
-    return tuple(r["file"] for r in doc.get("artifacts", [])
-                 if r.get("gate", {}).get("enforced", True) and r.get("gate", {}).get("passed") is False)
-
-
-def _log_status(outcome: Outcome) -> None:
-    name = outcome.variant.name
-    if not outcome.ok:
-        log.error("%s: FAILED at %s: %s (log: %s)", name, outcome.failed_step, outcome.error, outcome.log)
-    elif outcome.unchanged:
-        log.info("%s: skipped (unchanged)", name)
-    else:
-        log.info("%s: done%s", name, f"; gate fails: {', '.join(outcome.gate_failures)}" if outcome.gate_failures else "")
-
-
-def _write_record(cfg: SweepConfig, outcomes, busy: float | None) -> Path:
-    """OUT/sweep.json: the grid, its settings and each variant's result; rewritten only when it changes."""
-    path = cfg.out / SWEEP_RECORD
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        old = {}
-    outcomes = list(outcomes)
-    bench = dict(old.get("benchmark") or {})
-    bench.update({"enabled": cfg.bench, "target": "local", "targets": list(cfg.targets), "threads": cfg.bench_threads,
-                  "runs": cfg.bench_runs,
-                  "serial": True, "note": BENCH_NOTE, "cores": usable_cores()})
-    if busy is not None:  # measured by the last run that timed anything
-        bench["busy_cores_before"], bench["inflated"] = busy, busy > BUSY
-        bench.pop("load_1min_before", None)  # what older sweeps recorded instead
-    record = {
-        "schema": 1,
-        "task": outcomes[0].variant.task if outcomes else cfg.task,
-        "weights": outcomes[0].variant.weights if outcomes else cfg.weights,
-        "grid": {"archs": list(cfg.archs), "alphas": sorted({o.variant.alpha for o in outcomes}),
-                 "resolutions": sorted({o.variant.resolution for o in outcomes}), "formats": list(cfg.formats)},
-        "validation": {"limit": cfg.validation.limit, "seed": cfg.validation.seed},
-        "calibration": {"count": cfg.quant.num_samples, "seed": cfg.quant.seed, "folder": cfg.quant.calib_dir},
-        "benchmark": bench,
-        "variants": [{"variant": o.variant.name, "arch": o.variant.arch, "alpha": o.variant.alpha,
-                      "resolution": o.variant.resolution, "folder": str(o.folder.relative_to(cfg.out)),
-                      "ok": o.ok, "failed_step": o.failed_step, "error": o.error} for o in outcomes],
-    }
-    if record != old:
-        write_json(path, record)
-    return path
 
 
 def _report(out: Path) -> tuple[Path | None, bool]:
