@@ -56,6 +56,11 @@ TARGETS ?=
 RAY_RESOURCES ?=
 SSH_CONFIG ?=
 DEVICE_PYTHON ?=
+# make mcu / TARGETS=mcu: the microcontroller's budget (sizes as 256K, 1M, 1.5M) and NPU; empty = the defaults
+# stated in pipeline/config.py (MCU_SRAM, MCU_FLASH, NPU none)
+SRAM    ?=
+FLASH   ?=
+NPU     ?=
 
 # Variables are data, never shell (see "Make variables" in README.md). Each name in DATA_VARS is re-bound to
 # its literal text (make expands nothing inside it) and exported; recipes read it from the environment as
@@ -64,7 +69,7 @@ DATA_VARS = ARCH ALPHA RES RHO TASK WEIGHTS CALIB OUT N INT8_IO OPSET LIMIT KEEP
             PROFILE EPOCHS ALPHAS ARCHS RESOLUTIONS FORMATS EXECUTOR WORKERS RAY_ADDRESS STRICT IMAGE ARTIFACT TOP \
             JSON IDENTITY KNOWN_HOSTS TRAIN_RESOLUTIONS INIT CHECKPOINTS LR \
             BUDGET SYNTH_N SYNTH_STEPS CALIB_URL CALIB_SHA256 TARGETS RAY_RESOURCES SSH_CONFIG \
-            DEVICE_PYTHON
+            DEVICE_PYTHON SRAM FLASH NPU
 # make android trains with its own epoch default unless EPOCHS was given (asked before the re-binding below)
 EPOCHS_GIVEN := $(filter command line environment,$(origin EPOCHS))
 $(foreach v,$(DATA_VARS),$(eval override $(v) := $$(value $(v))))
@@ -81,7 +86,7 @@ INT8_EXTRA = $${BUDGET:+--budget "$$BUDGET"} $${CALIB_URL:+--calib-url "$$CALIB_
              $${CALIB_SHA256:+--calib-sha256 "$$CALIB_SHA256"} --synthetic-n "$$SYNTH_N" --synthetic-steps "$$SYNTH_STEPS"
 VALID   = $${LIMIT:+--limit "$$LIMIT"} $${EVAL:+--eval "$$EVAL"}
 
-.PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
+.PHONY: help setup setup-ray setup-mcu mcu sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
         bench-remote pi-emulator android test test-fast clean
 
 help:  ## list targets
@@ -102,13 +107,24 @@ $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.lock
 
 setup-ray: $(VENV)/.installed-ray  ## the optional Ray extra (EXECUTOR=ray; the test suite's Ray test)
 
-sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
+$(VENV)/.installed-mcu: $(VENV)/.installed requirements-mcu.lock
+	$(VENV)/bin/pip install --quiet -r requirements-mcu.lock
+	touch $@
+
+setup-mcu: $(VENV)/.installed-mcu  ## the optional microcontroller extra: tflite-micro (a pinned nightly) and Vela
+
+mcu: setup-mcu  ## one variant on a microcontroller: TFLite Micro accuracy, smallest arena, flash vs SRAM=/FLASH=, NPU= (Vela), C source
+	$(CLI) mcu $(VARIANT) $${SRAM:+--sram "$$SRAM"} $${FLASH:+--flash "$$FLASH"} $${NPU:+--npu "$$NPU"} \
+	  $${LIMIT:+--limit "$$LIMIT"} $${CALIB:+--calib "$$CALIB"} --n "$$N"
+
+sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray) $(if $(filter mcu,$(TARGETS)),setup-mcu)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
 	$(CLI) sweep --task "$$TASK" --archs "$$ARCHS" --alphas "$$ALPHAS" $${RESOLUTIONS:+--resolutions "$$RESOLUTIONS"} \
 	  --formats "$$FORMATS" $${WEIGHTS:+--weights "$$WEIGHTS"} $${CALIB:+--calib "$$CALIB"} --n "$$N" \
 	  --int8-io "$$INT8_IO" --opset "$$OPSET" $(INT8_EXTRA) --limit "$${LIMIT:-1000}" $${EVAL:+--eval "$$EVAL"} \
 	  --executor "$$EXECUTOR" $${RAY_ADDRESS:+--ray-address "$$RAY_ADDRESS"} $${WORKERS:+--workers "$$WORKERS"} \
 	  $${RAY_RESOURCES:+--ray-resources "$$RAY_RESOURCES"} $${TARGETS:+--targets "$$TARGETS"} \
-	  $${THREADS:+--bench-threads "$$THREADS"} $(if $(filter-out 0,$(STRICT)),--strict) --out "$$OUT"
+	  $${THREADS:+--bench-threads "$$THREADS"} $(if $(filter-out 0,$(STRICT)),--strict) --out "$$OUT" \
+	  $${SRAM:+--sram "$$SRAM"} $${FLASH:+--flash "$$FLASH"} $${NPU:+--npu "$$NPU"}
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
 	$(CLI) demo --out "$$OUT" --alphas "$$ALPHAS" $${LIMIT:+--limit "$$LIMIT"}
@@ -161,10 +177,10 @@ predict: setup  ## top-5 labels of IMAGE="a.jpg dir/ ..." with ARTIFACT (default
 	$(CLI) predict $${IMAGE:+--image-list "$$IMAGE"} $${ARTIFACT:+--artifact "$$ARTIFACT"} $${TOP:+--top "$$TOP"} \
 	  $(if $(filter-out 0,$(JSON)),--json) $(VARIANT)
 
-test: setup setup-ray  ## the test suite (slow tests included)
+test: setup setup-ray setup-mcu  ## the test suite (slow tests included)
 	$(VENV)/bin/python -m pytest -q
 
-test-fast: setup  ## the test suite without slow tests
+test-fast: setup setup-mcu  ## the test suite without slow tests
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 clean: setup  ## remove OUT (only a folder the pipeline created: it holds OUT/.mobilenet_edge; never .venv)

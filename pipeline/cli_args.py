@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from mobilenet_edge.pipeline.cli_errors import OneLineParser
-from mobilenet_edge.pipeline.config import FORMATS
+from mobilenet_edge.pipeline.config import FORMATS, MCU_FLASH, MCU_IMAGES, MCU_SRAM, NPUS
 
 DESCRIPTION = "`mobilenet-edge`: the command line. Parses arguments, calls one library function, prints the result."
 
@@ -164,6 +164,18 @@ def parser() -> argparse.ArgumentParser:
                    "by spaces (shell-style quotes around a path with spaces)")
     add_variant_args(p)
 
+    p = sub.add_parser("mcu", help="one variant on a microcontroller: TFLite Micro's kernels, smallest arena, "
+                                   "flash, the SRAM/FLASH budget, an Ethos-U NPU (Vela), the model as C source")
+    add_variant_args(p)
+    p.add_argument("--sram", default=MCU_SRAM, help=f"SRAM budget, e.g. 256K, 1M, 1.5M (K = 1024; default {MCU_SRAM})")
+    p.add_argument("--flash", default=MCU_FLASH, help=f"flash budget (default {MCU_FLASH})")
+    p.add_argument("--npu", default="none", help=f"{' | '.join(NPUS)} (default none)")
+    p.add_argument("--limit", type=int, default=MCU_IMAGES,
+                   help=f"held-out images run on TFLite Micro's kernels (default {MCU_IMAGES})")
+    p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
+    p.add_argument("--n", type=int, default=200, help="calibration samples (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("clean", help="delete OUT, only if the pipeline created it (it holds .mobilenet_edge)")
     p.add_argument("--out", default="artifacts", type=Path)
 
@@ -203,6 +215,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default="100", help="timed runs per artifact (default 100)")
     p.add_argument("--targets", default="local", help="where to benchmark: 'local', device profiles with a host "
                    "(pi-emulator), ssh hosts or aliases, e.g. 'local pi-emulator' (default local)")
+    p.add_argument("--sram", default=MCU_SRAM, help=f"TARGETS=mcu: SRAM budget (default {MCU_SRAM})")
+    p.add_argument("--flash", default=MCU_FLASH, help=f"TARGETS=mcu: flash budget (default {MCU_FLASH})")
+    p.add_argument("--npu", default="none", help=f"TARGETS=mcu: {' | '.join(NPUS)} (default none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 when an artifact fails its gate, too")
     return ap

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from mobilenet_edge.pipeline.errors import PipelineError
 
 LOCAL = "local"
+MCU = "mcu"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def parse_targets(names) -> tuple[SweepTarget, ...]:
 
     targets = []
     for name in dict.fromkeys(names):
+        if name == MCU:  # a microcontroller is not benchmarked over ssh: pipeline/sweep/mcu.py runs it
+            continue
         if name == LOCAL:
             targets.append(SweepTarget(name))
         elif name in available_profiles() or name.endswith(".toml"):
