@@ -94,6 +94,13 @@ def transfer_table() -> str:
     return transfer_bench.table(json.loads(transfer_bench.RECORD.read_text()))
 
 
+def mcu_table() -> str:
+    """V1 on a microcontroller: TFLite Micro's accuracy, arena, flash, Vela's figures (mcu_record.py's record)."""
+    from mobilenet_edge.benchmarks import mcu_record
+
+    return mcu_record.readme_table(json.loads(mcu_record.RECORD.read_text()))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "checkpoints": checkpoints_table,
     "family-cost": family_cost_table,
@@ -101,6 +108,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "int8-speed": int8_speed_table,
     "pipeline-bench": pipeline_bench_table,
     "transfer": transfer_table,
+    "mcu": mcu_table,
 }
 
 _BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
