@@ -79,7 +79,8 @@ def _figure(summary: dict, key: str, limit_key: str, xlabel: str, title: str) ->
                 color="#2e7d32" if ok else "#bdbdbd", zorder=4)
         text = r["label"] + ("  ★ most accurate that fits" if best is not None and r is best else "")
         ax.annotate(text, (x, y), xytext=(7, 4), textcoords="offset points", fontsize=8.5,
-                    fontweight="bold" if r is best else "normal")
+                    fontweight="bold" if r is best else "normal", zorder=6,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
     front = _front(records, key)
     if len(front) > 1:
         ax.step([r[key] / 1024 for r in front], [100 * r["accuracy"]["tflm_top1"] for r in front], where="post",
