@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from mobilenet_edge.calibration.representative import CalibrationSet
 
 MIN_RESOLUTION = 32
+# Defaults that the CLI, the Makefile and the stages share: stated here only (the CLI's --help quotes them).
+DEFAULT_OUT = Path("artifacts")
+DEFAULT_TASK = "imagenet"  # TASK when none is given (train's is TRAIN_TASK: ImageNet cannot be had offline)
+TRAIN_TASK = "fashion-mnist"
+TRAIN_RESOLUTION = 64  # `train` without RES: the reference task's side
+PAPER_ALPHAS = (0.25, 0.5, 0.75, 1.0)  # the paper's four widths: demo and sweep
+ANDROID_EPOCHS = 15  # `android` with a folder TASK: end-to-end epochs when it trains
+SAMPLE_LIMIT = 1000  # held-out images where all of them would take too long: sweeps, validation on a device
+PREDICT_TOP = 5
 FORMATS = ("fp32", "fp16", "dynamic", "int8", "onnx", "onnx-int8")
 EXECUTORS = ("process", "ray")  # where a sweep runs its jobs (pipeline/sweep/executors.py)
 PAPER_RESOLUTIONS = (128, 160, 192, 224)
@@ -51,7 +60,7 @@ class Variant:
 
     alpha: float = 1.0
     resolution: int = 224
-    task: str = "imagenet"
+    task: str = DEFAULT_TASK
     weights: str = "imagenet"  # 'imagenet' | 'random' | 'reference' | path to .keras/.h5/.weights.h5
     arch: str = "v1"
 
@@ -112,7 +121,7 @@ class QuantConfig:
 class ExportConfig:
     formats: tuple[str, ...] = FORMATS
     opset: int = 17
-    out: Path = field(default_factory=lambda: Path("artifacts"))
+    out: Path = field(default_factory=lambda: DEFAULT_OUT)
 
     def __post_init__(self):
         bad = [f for f in self.formats if f not in FORMATS]
@@ -202,16 +211,16 @@ class TrainConfig:
 class SweepConfig:
     """A grid and how to run it. `resolutions` None: the task's grid (see `default_resolutions`)."""
 
-    task: str = "fashion-mnist"
+    task: str = DEFAULT_TASK
     archs: tuple[str, ...] = ("v1",)
-    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    alphas: tuple[float, ...] = PAPER_ALPHAS
     resolutions: tuple[int, ...] | None = None
     formats: tuple[str, ...] = DEFAULT_FORMATS
     weights: str | None = None  # None: the task's default (reference | imagenet | random)
-    out: Path = Path("artifacts")
+    out: Path = DEFAULT_OUT
     quant: QuantConfig = field(default_factory=QuantConfig)
-    opset: int = 17
-    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=1000))
+    opset: int = ExportConfig.opset
+    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=SAMPLE_LIMIT))
     bench: bool = True
     bench_threads: int | tuple[int, ...] | None = None  # None: the runner's default, every core; a tuple: each
     bench_runs: int = 100
@@ -252,7 +261,7 @@ class AndroidTaskConfig:
     train: TrainConfig = field(default_factory=TrainConfig)  # used only when the folder task is trained
     quant: QuantConfig = field(default_factory=QuantConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
-    out: Path = Path("artifacts")
+    out: Path = DEFAULT_OUT
     checkpoints: Path | None = None  # default OUT/checkpoints/<task>
     bench_threads: int | None = None  # None: every usable core
 
