@@ -129,15 +129,6 @@ def readme_block(record: dict) -> str:
     return "\n".join(lines)
 
 
-def update_readme(record: dict, readme: Path = README) -> None:
-    from mobilenet_edge.pipeline.artifacts import write_text
-
-    text = readme.read_text()
-    begin, end = f"<!-- begin:{BLOCK} -->", f"<!-- end:{BLOCK} -->"
-    head, _, rest = text.partition(begin)
-    _, _, tail = rest.partition(end)
-    write_text(readme, f"{head}{begin}\n{readme_block(record)}\n{end}{tail}")
-
 
 def main(argv=None) -> int:
     import json
@@ -168,8 +159,10 @@ def main(argv=None) -> int:
                 headline = time_headline(32, default.steps, Path(cache))
         write_json(RECORD, record(rows, headline))
         print(f"written: {RECORD}")
-    update_readme(json.loads(RECORD.read_text()))
-    print(f"README block {BLOCK} updated")
+    from mobilenet_edge.benchmarks import readme
+
+    readme.update()
+    print(f"generated block {BLOCK} updated")
     return 0
 
 

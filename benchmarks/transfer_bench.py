@@ -106,13 +106,6 @@ def table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, name: str, body: str) -> str:
-    begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
-    head, _, rest = text.partition(begin)
-    _, _, tail = rest.partition(end)
-    return f"{head}{begin}\n{body}\n{end}{tail}"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--readme", action="store_true", help="only rewrite README.md's table from the record")
@@ -122,7 +115,9 @@ def main(argv=None) -> int:
 
         write_json(RECORD, measure())
     record = json.loads(RECORD.read_text())
-    README.write_text(replace_block(README.read_text(), BLOCK, table(record)))
+    from mobilenet_edge.benchmarks import readme
+
+    readme.update()
     print(table(record))
     return 0
 
