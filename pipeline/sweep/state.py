@@ -40,8 +40,10 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_CONVERT_PACKAGES = ("validate", "report", "sweep", "train")  # sub-packages of pipeline/
 NOT_CONVERT_MODULES = ("cli.py", "cli_args.py", "cli_errors.py", "show.py", "demo.py", "android.py", "android_task.py",
                        "predict.py", "ship.py", "clean.py")  # relative to pipeline/
-VALIDATE_CODE = ("pipeline/validate/*.py", "pipeline/convert/tflite.py", "calibration/*.py")
-BENCH_CODE = ("benchmarks/runner.py", "targets/local.py", "targets/plan.py", "targets/profiles.py")
+VALIDATE_CODE = ("pipeline/validate/*.py", "pipeline/convert/tflite.py", "calibration/*.py", "benchmarks/runtimes/*.py")
+BENCH_CODE = ("benchmarks/runner.py", "benchmarks/runtimes/*.py", "targets/local.py", "targets/plan.py",
+              "targets/profiles.py")
+CONVERT_CODE_OUTSIDE = ("benchmarks/runtimes/*.py",)  # the fast-path audit that every manifest entry carries
 CALIBRATED = ("int8", "onnx-int8")
 
 
@@ -66,6 +68,7 @@ def code_digest(step: str) -> str:
                  if p.relative_to(pipeline).parts[0] not in NOT_CONVERT_PACKAGES
                  and p.relative_to(pipeline).as_posix() not in NOT_CONVERT_MODULES]
         files += list((ROOT / "calibration").glob("*.py"))
+        files += [p for pattern in CONVERT_CODE_OUTSIDE for p in ROOT.glob(pattern)]
     else:
         patterns = VALIDATE_CODE if step == "validate" else BENCH_CODE
         files = [p for pattern in patterns for p in ROOT.glob(pattern)]
