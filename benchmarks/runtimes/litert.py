@@ -76,8 +76,8 @@ def prepare(name: str, path: str):
     except Exception as exc:
         raise RunnerError(f"expected a model that litert-interpreter can load, received {os.path.basename(path)} "
                           f"({one_line(exc)})") from None
-    return types.SimpleNamespace(inputs=interpreter.inputs, delegate=interpreter.delegate,
-                                 fast_path=interpreter.fast_path)
+    return types.SimpleNamespace(inputs=interpreter.inputs, outputs=interpreter.outputs,
+                                 delegate=interpreter.delegate, fast_path=interpreter.fast_path)
 
 
 def choose(name: str, path: str, threads: int, context, trial, notes: list) -> str:
@@ -133,8 +133,9 @@ class CompiledModelBackend:
                        for n in names["inputs"]]
         out = model.get_output_tensor_details(signature)[names["outputs"][0]]
         self.output_shape, self.output_dtype = list(out["shape"]), np.dtype(out["dtype"])
+        first = described.outputs[0]  # quantization as the Interpreter reports it for the same file
         self.outputs = [{"name": names["outputs"][0], "shape": self.output_shape, "dtype": self.output_dtype,
-                         "scale": None, "zero_point": 0}]
+                         "scale": first["scale"], "zero_point": first["zero_point"]}]
         self.batch = int(self.inputs[0]["shape"][0]) if self.inputs else 1
         self.delegate, self.fast_path, self.model = described.delegate, described.fast_path, model
         self.run = functools.partial(model.run_by_index, 0, self.in_buffers, self.out_buffers)

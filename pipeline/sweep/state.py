@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.artifacts import sha256_file, write_json
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.validate import FLOAT_MODEL, VALIDATION
@@ -44,7 +45,7 @@ VALIDATE_CODE = ("pipeline/validate/*.py", "pipeline/convert/tflite.py", "calibr
 BENCH_CODE = ("benchmarks/runner.py", "benchmarks/runtimes/*.py", "targets/local.py", "targets/plan.py",
               "targets/profiles.py")
 CONVERT_CODE_OUTSIDE = ("benchmarks/runtimes/*.py",)  # the fast-path audit that every manifest entry carries
-CALIBRATED = ("int8", "onnx-int8")
+CALIBRATED = tuple(sorted(formats.calibrated_names()))  # int8, onnx-int8
 
 
 def digest(value) -> str:
@@ -168,14 +169,9 @@ class Planner:
                             "task": task.slug, "classes": list(task.class_names),
                             "preprocessing": task.preprocessing(variant.resolution, variant.arch).to_dict()},
                 "weights": self.weights(variant), "tools": tools(), "code": code_digest("convert")}
-        settings = {"fp32": {}, "fp16": {}, "dynamic": {}, "onnx": {"opset": self.cfg.opset},
-                    "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed,
-                             **({"budget": q.budget} if q.budget is not None else {})},
-                    "onnx-int8": {"opset": self.cfg.opset, "per_channel": q.per_channel, "n": q.num_samples,
-                                  "seed": q.seed, **({"budget": q.budget} if q.budget is not None else {})}}
         keys = {}
         for fmt in self.cfg.formats:
-            parts = {**base, "settings": {**settings[fmt], "format": fmt, "metadata": True}}
+            parts = {**base, "settings": {**formats.get(fmt).settings(q, self.cfg.opset), "format": fmt, "metadata": True}}
             if fmt in CALIBRATED:
                 parts["calibration"] = self.calibration(variant)
             keys[fmt] = key(parts)

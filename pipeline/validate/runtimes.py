@@ -27,6 +27,12 @@ def runtimes_for(path: Path) -> tuple[str, ...]:
     return (*here, *(n for n in names if n not in here))
 
 
+def extra_runtimes(file: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The runtimes among `names` (validation's extra ones) that run `file`'s container."""
+    container = Path(file).suffix[1:]
+    return tuple(n for n in names if runtime_registry.container_of(n) == container)
+
+
 class RuntimeModel:
     """A model file in a registered runtime's backend, batched where the file allows it; inputs quantized as the
     model asks, outputs dequantized."""
