@@ -97,7 +97,7 @@ def predict_ssh(models: list[Path], inputs: Path, ssh: Ssh, *, python: str = "py
     remote_dir = remote_folder(ssh, remaining())
     try:
         with tempfile.TemporaryFile() as bundle:
-            _tar([plan.RUNNER, *models, *chunks], bundle)
+            _tar([*plan.runner_files(), *models, *chunks], bundle)
             bundle.seek(0)
             log.info("copying the runner, %d artifact(s) and %d input file(s) to %s:%s", len(models), len(chunks),
                      ssh.where, remote_dir)

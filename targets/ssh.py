@@ -193,7 +193,7 @@ def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threa
     try:
         # 3. copy
         with tempfile.TemporaryFile() as bundle:
-            _tar([plan.RUNNER, *artifacts], bundle)
+            _tar([*plan.runner_files(), *artifacts], bundle)
             bundle.seek(0)
             log.info("copying the runner and %d artifact(s) to %s:%s", len(artifacts), ssh.where, remote_dir)
             ssh.run(["tar", "-x", "-f", "-", "-C", remote_dir], "copying the artifacts", stdin=bundle,
@@ -276,12 +276,17 @@ def _with_timeout(argv: list[str], seconds: float) -> str:
 
 
 def _tar(files: list[Path], fileobj) -> None:
-    # ustar: read by GNU tar and BusyBox tar alike; names are flat (the runner and artifact names).
+    # ustar: read by GNU tar and BusyBox tar alike; names are flat (the runner and artifact names), but for
+    # (path, name) pairs: the runner's runtimes/ folder.
     with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for f in files:
-            info = tar.gettarinfo(str(f), arcname=f.name)
+            f, name = f if isinstance(f, tuple) else (f, f.name)
+            info = tar.gettarinfo(str(f), arcname=name)
             info.uid = info.gid = 0
             info.uname = info.gname = ""
+            if info.isdir():
+                tar.addfile(info)
+                continue
             with open(f, "rb") as fh:
                 tar.addfile(info, fh)
 
