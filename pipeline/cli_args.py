@@ -97,7 +97,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="accuracy drift of every artifact of a variant vs. the float model")
     add_variant_args(p)
     _add_validation_args(p)
-    p.add_argument("--host", default=None, help="also validate on this device over ssh (LIMIT default 1000 there)")
+    p.add_argument("--host", default=None, help="also validate on this device: user@host, an ~/.ssh/config alias "
+                   "or pi-emulator (LIMIT default 1000 there)")
     _add_ssh_args(p)
     p.add_argument("--python", default=None, help="the device's python (default: the profile's, else python3)")
     p.add_argument("--profile", default=None, help="device profile name or .toml path")
@@ -139,8 +140,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "bench":
             p.add_argument("--runs", type=int, default=100)
         else:
-            p.add_argument("--host", required=True, help="user@host of the device")
+            p.add_argument("--host", default=None, help="user@host, an ~/.ssh/config alias or pi-emulator "
+                           "(default: the device --profile names)")
             _add_ssh_args(p)
+            p.add_argument("--python", default=None, help="the device's python (default: the profile's, else python3)")
 
     p = sub.add_parser("android", help="photos or a variant -> android/: train or reuse (folder TASK), export, "
                                        "validate, benchmark, ship only the .tflite files that passed")
