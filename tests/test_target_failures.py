@@ -131,7 +131,7 @@ def test_cli_bad_host_exits_2(variant):
     proc = _cli(variant, "--host", "pi@host;reboot")
     assert proc.returncode == 2 and "expected HOST as host or user@host" in error_line(proc)
     proc = _cli(variant)
-    assert proc.returncode == 2 and "expected HOST" in error_line(proc)
+    assert proc.returncode == 2 and "expected --host, received none" in error_line(proc)
 
 
 @ON_PI
