@@ -98,9 +98,9 @@ bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at
 bench-int8: setup  ## int8 vs fp32 p50 of V1, V2, V3-Small, V3-Large at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
 	$(VENV)/bin/python benchmarks/int8_speed.py --readme README.md
 
-bench-remote: setup  ## latency on a device over ssh: HOST=user@host|alias [PORT=] [THREADS=4]
-	$(CLI) bench-remote $(VARIANT) --host "$$HOST" $(SSH) $${THREADS:+--threads "$$THREADS"} \
-	  $${PROFILE:+--profile "$$PROFILE"}
+bench-remote: setup  ## latency on a device: HOST=user@host|alias|pi-emulator [PORT=] [THREADS=4]
+	$(CLI) bench-remote $(VARIANT) $${HOST:+--host "$$HOST"} $(SSH) $${THREADS:+--threads "$$THREADS"} \
+	  $${PROFILE:+--profile "$$PROFILE"} $${DEVICE_PYTHON:+--python "$$DEVICE_PYTHON"}
 
 pi-emulator: setup  ## build (cached) and start the emulated Raspberry Pi behind sshd on 127.0.0.1
 	bash targets/pi_emulator/pi-emulator.sh start

@@ -123,24 +123,39 @@ def cmd_validate(args) -> int:
     from mobilenet_edge.pipeline.validate import validate
 
     variant = _variant(args)
+    device = _device(args) if args.host else None  # a bad HOST is said before the validation here runs
     result = validate(variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task), _validation_config(args))
     print(show.validation_table(json.loads(result.path.read_text())))
     code = _print_validation(result)
-    if args.host:
-        _validate_on_device(args, variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task))
+    if device is not None:
+        _validate_on_device(args, device, variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task))
     return code
 
 
-def _validate_on_device(args, folder: Path, task) -> None:
+def _validate_on_device(args, device, folder: Path, task) -> None:
     """`validate --host`: the same images on the device; differences are findings (printed, exit code kept)."""
     from mobilenet_edge.pipeline.config import ValidationConfig
-    from mobilenet_edge.pipeline.validate.device import DeviceTarget, validate_on_device
+    from mobilenet_edge.pipeline.validate.device import validate_on_device
 
-    target = DeviceTarget(args.host, port=args.port, identity=args.identity, known_hosts=args.known_hosts,
-                          ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
-                          python=args.python, profile=args.profile, threads=args.threads, runtime=args.runtime)
-    result = validate_on_device(folder, task, target, ValidationConfig(limit=args.limit or SAMPLE_LIMIT, eval_dir=args.eval))
+    result = validate_on_device(folder, task, device, ValidationConfig(limit=args.limit or SAMPLE_LIMIT, eval_dir=args.eval),
+                                threads=args.threads, runtime=args.runtime)
     print(show.device_validation(json.loads(result.path.read_text()), result.path))
+
+
+NO_HOST = ("expected --host, received none (HOST=user@host, an ~/.ssh/config alias or pi-emulator; or a PROFILE "
+           "that names its device)")
+
+
+def _device(args):
+    """HOST=, PORT=, IDENTITY=, ..., PROFILE= as a device Target (targets.registry.resolve_target)."""
+    from mobilenet_edge.targets.registry import resolve_target
+
+    target = resolve_target(host=args.host or None, port=args.port, identity=args.identity, known_hosts=args.known_hosts,
+                            ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
+                            python=args.python, profile=args.profile)
+    if target.is_local:
+        raise PipelineError(NO_HOST)
+    return target
 
 
 def cmd_cost(args) -> int:
@@ -199,24 +214,26 @@ def cmd_report(args) -> int:
 def cmd_bench(args) -> int:
     from mobilenet_edge.calibration.tasks import resolve_task
     from mobilenet_edge.pipeline.recipe import variant_dir
-    from mobilenet_edge.targets.local import bench_local
+    from mobilenet_edge.targets.registry import resolve_target
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
-    path = bench_local(folder, threads=args.threads, runtime=args.runtime, runs=args.runs, profile=args.profile)
-    print(show.bench(path))
+    target = resolve_target("local", profile=args.profile)
+    print(show.bench(target.bench(folder, threads=args.threads, runtime=args.runtime, runs=args.runs)))
     return 0
 
 
 def cmd_bench_remote(args) -> int:
     from mobilenet_edge.calibration.tasks import resolve_task
     from mobilenet_edge.pipeline.recipe import variant_dir
-    from mobilenet_edge.targets.ssh import bench_remote
 
+    from mobilenet_edge.targets.plan import artifacts_of
+
+    if not (args.host or args.profile):  # as argparse would say it, before anything else
+        raise PipelineError(NO_HOST)
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
-    path = bench_remote(folder, args.host, port=args.port, threads=args.threads, runtime=args.runtime,
-                        profile=args.profile, identity=args.identity, strict_host_keys=not args.no_host_key_check,
-                        known_hosts=args.known_hosts, ssh_config=args.ssh_config)
-    print(show.bench(path))
+    artifacts_of(folder)  # a variant not exported yet is the first thing to say, before the device is looked at
+    target = _device(args)
+    print(show.bench(target.bench(folder, threads=args.threads, runtime=args.runtime)))
     return 0
 
 

@@ -116,7 +116,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="accuracy drift of every artifact of a variant vs. the float model")
     add_variant_args(p)
     _add_validation_args(p)
-    p.add_argument("--host", default=None, help=f"also validate on this device over ssh (LIMIT default {SAMPLE_LIMIT} there)")
+    p.add_argument("--host", default=None, help="also validate on this device: user@host, an ~/.ssh/config alias "
+                   f"or pi-emulator (LIMIT default {SAMPLE_LIMIT} there)")
     _add_ssh_args(p)
     p.add_argument("--python", default=None, help="the device's python (default: the profile's, else python3)")
     p.add_argument("--profile", default=None, help="device profile name or .toml path")
@@ -158,8 +159,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "bench":
             p.add_argument("--runs", type=int, default=DeviceProfile.runs, help="timed runs (default %(default)s)")
         else:
-            p.add_argument("--host", required=True, help="user@host of the device")
+            p.add_argument("--host", default=None, help="user@host, an ~/.ssh/config alias or pi-emulator "
+                           "(default: the device --profile names)")
             _add_ssh_args(p)
+            p.add_argument("--python", default=None, help="the device's python (default: the profile's, else python3)")
 
     p = sub.add_parser("bench-check", help="the runner's p50 beside the official tools' (LiteRT's benchmark, a plain "
                                            "onnxruntime loop) for every artifact of a variant: ratios at 1 and 2 threads")

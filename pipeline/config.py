@@ -286,6 +286,7 @@ class DeviceProfile:
     port: int | None = None
     identity: str | None = None
     known_hosts: str | None = None
+    kind: str | None = None  # the target kind that reaches `host` (targets.registry.KINDS; None: ssh)
 
     def __post_init__(self):
         for key in ("threads", "warmup", "runs"):
