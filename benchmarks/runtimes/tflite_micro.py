@@ -8,7 +8,9 @@ the interpreter can take its process down). Standard library + numpy + tflite-mi
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import sys
 import time
 
@@ -21,12 +23,22 @@ CONTAINER = "tflite"
 MODULE = "tflite_micro"
 PIP = "tflite-micro"
 INSTALL = "pip install -r requirements-mcu.lock (tflite-micro publishes nightly builds only)"
-FAST_PATH = "tflm-reference"
-MAX_ARENA = 256 * 1024 ** 2
+FAST_PATH = "tflite-micro"
+MAX_ARENA = 64 * 1024 ** 2
 
 
 def version():
-    return module_version(MODULE)
+    """Its version; before it is imported, read from its _version.py (importing loads its native library)."""
+    loaded = module_version(MODULE)
+    spec = None if loaded else importlib.util.find_spec(MODULE)
+    if loaded or spec is None or not spec.submodule_search_locations:
+        return loaded
+    try:
+        with open(os.path.join(spec.submodule_search_locations[0], "python", "tflite_micro", "_version.py")) as f:
+            found = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", f.read())
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
 
 def _ops(path: str) -> list[str]:
@@ -40,16 +52,39 @@ def _ops(path: str) -> list[str]:
             for g in model.subgraphs for op in (g.operators or [])]
 
 
+def supported_builtin_ops() -> set[str]:
+    """Builtin op names this build of TFLite Micro has a kernel for: the `tflite::Register_<OP>()` functions
+    compiled into the package's `_runtime.so` (read from its symbol names), kept when <OP> is a builtin of the
+    package's own schema. Itanium-mangled names carry the identifier's length before it
+    (`_ZN6tflite16Register_CONV_2DEv`): the length says where the op name ends."""
+    schema = import_module(sys.modules[__name__], "tensorflow.lite.micro.python.schema_py_generated")
+    native = import_module(sys.modules[__name__], "python.tflite_micro._runtime")
+    with open(native.__file__, "rb") as f:
+        data = f.read()
+    registered = set()
+    for match in re.finditer(rb"(\d+)Register_", data):
+        digits, start = match.group(1).decode(), match.start() + len(match.group(1))
+        for i in range(len(digits)):
+            name = data[start:start + int(digits[i:])]
+            if re.fullmatch(rb"Register_[A-Z0-9_]+", name):
+                registered.add(name.decode().removeprefix("Register_"))
+                break
+    return registered & {name for name in vars(schema.BuiltinOperator) if name.isupper()}
+
+
 def audit(path) -> dict:
-    """Every op runs on TFLite Micro's reference kernels: no partition, no fast path (its own `runtime` name)."""
+    """What runs on TFLite Micro's kernels (on a Cortex-M its optimised CMSIS-NN ones; here the reference ones):
+    `fast` = the file's ops it has a kernel for, `slow` = those it lacks (such a file cannot run on it)."""
     try:
         ops = _ops(str(path))
+        supported = supported_builtin_ops()
     except RunnerError:
         raise
     except Exception as exc:
         raise RunnerError(f"expected {os.path.basename(str(path))} to load in tflite-micro, received {one_line(exc)}") from exc
-    return {"runtime": FAST_PATH, "ops": len(ops), "partitions": None, "fast": {}, "slow": counts(ops), "edge": {},
-            "on_fast_path": False}
+    missing = [op for op in ops if op not in supported]
+    return {"runtime": FAST_PATH, "ops": len(ops), "partitions": None, "fast": counts(op for op in ops if op in supported),
+            "slow": counts(missing), "edge": {}, "on_fast_path": not missing}
 
 
 def _spec(detail: dict, index: int) -> dict:

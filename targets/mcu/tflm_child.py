@@ -1,4 +1,5 @@
-"""TFLite Micro's interpreter in a process of its own: stdlib + numpy + the `tflite-micro` package only.
+"""TFLite Micro's interpreter in a process of its own: stdlib + numpy + the `tflite-micro` package (and, for
+its op list, the runtime registry's standalone tflite_micro member).
 
 The pipeline runs this file with `python tflm_child.py <command> ...` (targets/mcu/tflm.py) because TFLite
 Micro's Python interpreter can take its whole process down (a segmentation fault on an arena of a few bytes;
@@ -13,7 +14,6 @@ On `probe`, the recording allocator's figures go to stderr ("Arena allocation to
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -22,26 +22,12 @@ import numpy as np
 
 
 def supported_builtin_ops() -> dict:
-    """Builtin op names this build of TFLite Micro has a kernel for: the `tflite::Register_<OP>()` functions
-    compiled into the package's `_runtime.so` (read from its symbol names), kept when <OP> is a builtin
-    operator of the package's own TFLite schema."""
+    """The builtin ops this build of TFLite Micro has kernels for (read from the installed package by the runtime
+    registry's member, benchmarks/runtimes/tflite_micro.py), and its version."""
     import tflite_micro
-    from tflite_micro.python.tflite_micro import _runtime
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    from mobilenet_edge.benchmarks.runtimes.tflite_micro import supported_builtin_ops as registered
 
-    builtins = {name for name in vars(schema.BuiltinOperator) if name.isupper()}
-    data = Path(_runtime.__file__).read_bytes()
-    # Itanium-mangled C++ names carry the identifier's length before it (`_ZN6tflite16Register_CONV_2DEv`);
-    # the length tells where the op name ends, since the mangling's own letters follow it without a break.
-    registered = set()
-    for match in re.finditer(rb"(\d+)Register_", data):
-        digits, start = match.group(1).decode(), match.start() + len(match.group(1))
-        for i in range(len(digits)):
-            name = data[start:start + int(digits[i:])]
-            if re.fullmatch(rb"Register_[A-Z0-9_]+", name):
-                registered.add(name.decode().removeprefix("Register_"))
-                break
-    return {"version": tflite_micro.__version__, "builtin_ops": sorted(registered & builtins)}
+    return {"version": tflite_micro.__version__, "builtin_ops": sorted(registered())}
 
 
 def _interpreter(model: str, arena: int):
