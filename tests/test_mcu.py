@@ -130,3 +130,17 @@ def test_over_budget_is_refused_with_the_figures(tmp_path):
     assert not list(tmp_path.rglob("*.cc"))
     bad = run_cli("mcu", "--alpha", "0.25", "--res", "32", "--task", "fashion-mnist", "--sram", "16Q", "--out", tmp_path)
     assert bad.returncode == 2 and "expected SRAM as a size" in error_line(bad)
+
+
+def test_the_microcontroller_is_a_target_kind_that_is_not_timed(tmp_path):
+    from mobilenet_edge.targets.registry import parse_targets, resolve_target
+
+    target = resolve_target("mcu")
+    assert target.kind.name == "mcu" and target.runtimes == ("tflite-micro",) and not target.is_local
+    assert target.probe().builtin_ops > 50
+    assert [t.kind.name for t in parse_targets(["local", "mcu"])] == ["local", "mcu"]
+    with pytest.raises(PipelineError, match="measured by `make mcu`") as caught:
+        target.bench(tmp_path)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(PipelineError, match="expected `mcu` alone"):
+        resolve_target("mcu:board")
