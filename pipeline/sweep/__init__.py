@@ -169,7 +169,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
     outcomes, states, workers, threads = plan.outcomes, plan.states, plan.workers, plan.threads
     phases = {"plan": time.perf_counter() - start}
     steps = _steps(cfg)
-    done_units = sum(len(steps) if not o.ok else sum(o.steps.get(s) == "unchanged" for s in steps)
+    done_units = sum(len(steps) if not o.ok else sum(str(o.steps.get(s)).startswith("unchanged") for s in steps)
                      for o in outcomes.values())
     busy = None
     with logging_redirect_tqdm(), tqdm(total=len(variants) * len(steps), initial=done_units, desc="sweep",
