@@ -220,8 +220,9 @@ def mcu_stage(cfg: McuConfig) -> McuResult:
 
     # 7. C source, only of a model that fits
     c_files = None
-    for stale in folder.glob("*.cc"):
-        stale.unlink()
+    for pattern in ("*.cc", "*.h", *(("*_vela.tflite",) if npu is None else ())):  # an earlier run's, now untrue
+        for stale in folder.glob(pattern):
+            stale.unlink()
     if not short:
         made = csource.write_c_source(deployed, folder, arena.bytes if not npu else None)
         c_files = {"source": made.source.name, "header": made.header.name, "symbol": made.symbol, "bytes": made.bytes}
