@@ -33,6 +33,8 @@ def _add_validation_args(p: argparse.ArgumentParser, limit: int | None = None) -
     p.add_argument("--gate-fp16", type=float, default=0.995, help="min top-1 agreement for fp16 (default 0.995)")
     p.add_argument("--gate-int8-drop", type=float, default=1.0, help="max int8 top-1 drop in points (default 1.0)")
     p.add_argument("--gate-int8-agreement", type=float, default=0.97, help="min int8 agreement without labels")
+    p.add_argument("--runtimes", default="", help="also validate every artifact with these runtimes "
+                   "(comma-separated runner names, benchmarks/runtimes/): one more row each")
 
 
 def _add_ssh_args(p: argparse.ArgumentParser) -> None:
