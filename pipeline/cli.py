@@ -59,7 +59,8 @@ def _validation_config(args):
     from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
     return ValidationConfig(limit=args.limit, eval_dir=args.eval, gates=Gates(
-        args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement))
+        args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement),
+        runtimes=tuple(r.strip() for r in args.runtimes.split(",") if r.strip()))
 
 
 def _recipe_config(args, formats, validation=None, bench=None, report=False):
