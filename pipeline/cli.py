@@ -155,7 +155,7 @@ def _device(args):
                             ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
                             python=args.python, profile=args.profile)
     if target.is_local:
-        raise PipelineError(NO_HOST)
+        raise PipelineError(f"expected a device for --host, received {args.host!r} (this machine)" if args.host else NO_HOST)
     return target
 
 
