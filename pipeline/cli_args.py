@@ -8,6 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
+from mobilenet_edge.pipeline.archs import ARCHS, alpha_help, arch_help
 from mobilenet_edge.pipeline.cli_errors import OneLineParser
 from mobilenet_edge.pipeline.config import FORMATS
 
@@ -15,8 +16,8 @@ DESCRIPTION = "`mobilenet-edge`: the command line. Parses arguments, calls one l
 
 
 def add_variant_args(p: argparse.ArgumentParser, task_default: str = "imagenet") -> None:
-    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
-    p.add_argument("--alpha", default="1.0", help="width multiplier (default 1.0): (0, 1] for v1/v3, (0, 1.4] for v2")
+    p.add_argument("--arch", default="v1", help=arch_help())
+    p.add_argument("--alpha", default="1.0", help=f"width multiplier (default 1.0): {alpha_help()}")
     p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224; the reference "
                    "checkpoint's training size, 64, for TASK=fashion-mnist)")
     p.add_argument("--rho", default=None, help="resolution multiplier in (0, 1]: RES = round(224 * rho)")
@@ -105,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto", help="runner runtime on the device (default auto)")
 
     p = sub.add_parser("cost", help="the paper's per-layer cost table (Mult-Adds, parameters)")
-    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
+    p.add_argument("--arch", default="v1", help=arch_help())
     p.add_argument("--alpha", default="1.0")
     p.add_argument("--res", default=None)
     p.add_argument("--rho", default=None)
@@ -176,7 +177,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS: parallel, "
                                      "incremental, then the report (Pareto plots)")
     p.add_argument("--task", default="imagenet", help="imagenet | fashion-mnist | folder of class sub-folders")
-    p.add_argument("--archs", default="v1", help="architectures, e.g. 'v1 v2 v3-small' (default v1)")
+    p.add_argument("--archs", default="v1", help=f"architectures among {' '.join(ARCHS)}, e.g. 'v1 v2 v3-small' (default v1)")
     p.add_argument("--alphas", default="0.25 0.5 0.75 1.0", help="width multipliers (default the paper's four)")
     p.add_argument("--resolutions", default=None, help="input sides (default 128 160 192 224; for fashion-mnist "
                    "the sides its reference checkpoints were trained at)")
