@@ -217,3 +217,15 @@ def test_every_entry_converts_to_tflite_int8_and_onnx(tiny_model, tmp_path):
     assert int8.inputs[0]["dtype"] in ("uint8", "int8")
     onnx_file = convert_onnx(model, tmp_path / "m.onnx", samples[:2])
     assert onnx_file.path.is_file()
+
+
+def test_int8_diagnosis_names_the_layer_of_any_member():
+    """The diagnosis finds the conv a fused tensor came from by layer names, not by a V1 pattern."""
+    from mobilenet_edge.pipeline.convert.diagnose import layer_of
+
+    v1 = {"conv1", "conv_pw_1", "conv_pw_13", "conv_preds"}
+    assert layer_of("m/conv_pw_13_relu/Relu6;m/conv_pw_13_bn/FusedBatchNormV3;m/conv_pw_13/conv", v1) == "conv_pw_13"
+    assert layer_of("m/conv1_relu/Relu6;m/conv1/convolution", v1) == "conv1"
+    v4 = {"block4_dw_start", "block4_expand", "block4_dw_mid", "block4_project", "predictions"}
+    assert layer_of("m/block4_dw_mid_relu/Relu;m/block4_dw_mid_bn/FusedBatchNormV3", v4) == "block4_dw_mid"
+    assert layer_of("serving_default_input:0", v4) == "serving_default_input:0"
