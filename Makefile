@@ -142,7 +142,7 @@ bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at
 	prefix=mobilenet; [ "$$ARCH" = v1 ] || prefix="mobilenet_$$(printf %s "$$ARCH" | tr - _)"; \
 	$(VENV)/bin/python benchmarks/reference_check.py "$$OUT/$$TASK/$${prefix}_$$(printf '%.2f' "$$ALPHA")_$${RES:-224}"
 
-bench-int8: setup  ## int8 vs fp32 p50 of V1, V2, V3-Small, V3-Large at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
+bench-int8: setup  ## int8 vs fp32 p50 of every ARCH (and V1 0.5) at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
 	$(VENV)/bin/python benchmarks/int8_speed.py --readme README.md
 
 bench-remote: setup  ## latency on a device over ssh: HOST=user@host|alias [PORT=] [THREADS=4]

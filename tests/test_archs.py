@@ -134,10 +134,11 @@ def test_cli_arch_errors_are_one_line(tmp_path):
 
 
 def test_reference_checkpoints_cover_the_family():
-    """V1 at four widths, V2 1.0 and V3-Small 1.0, each with its per-side BatchNorm statistics."""
+    """V1 at four widths, V2 1.0, V3-Small 1.0 and V4 Conv-S 1.0, each with its per-side BatchNorm statistics."""
     records = build.reference_records("fashion-mnist")
     have = {(r["arch"], r["alpha"]) for r in records}
-    assert {("v1", 0.25), ("v1", 0.5), ("v1", 0.75), ("v1", 1.0), ("v2", 1.0), ("v3-small", 1.0)} <= have
+    assert {("v1", 0.25), ("v1", 0.5), ("v1", 0.75), ("v1", 1.0), ("v2", 1.0), ("v3-small", 1.0),
+            ("v4-conv-s", 1.0)} <= have
     for r in records:
         assert r["test_top1"] > 0.85, (r["arch"], r["alpha"], r["test_top1"])
         sides = build.trained_resolutions(r)
@@ -229,3 +230,8 @@ def test_int8_diagnosis_names_the_layer_of_any_member():
     v4 = {"block4_dw_start", "block4_expand", "block4_dw_mid", "block4_project", "predictions"}
     assert layer_of("m/block4_dw_mid_relu/Relu;m/block4_dw_mid_bn/FusedBatchNormV3", v4) == "block4_dw_mid"
     assert layer_of("serving_default_input:0", v4) == "serving_default_input:0"
+
+
+def test_imagenet_weights_of_an_arch_that_has_none():
+    with pytest.raises(PipelineError, match="ARCH=v4-conv-s \\(MobileNet V4 Conv-S has none\\)"):
+        build.build_model(Variant(1.0, 224, "imagenet", "imagenet", "v4-conv-s"), 1000)
