@@ -59,7 +59,8 @@ def _validation_config(args):
     from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
     return ValidationConfig(limit=args.limit, eval_dir=args.eval, gates=Gates(
-        args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement))
+        args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement),
+        runtimes=tuple(r.strip() for r in args.runtimes.split(",") if r.strip()))
 
 
 def _recipe_config(args, formats, validation=None, bench=None, report=False):
@@ -154,7 +155,7 @@ def _device(args):
                             ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
                             python=args.python, profile=args.profile)
     if target.is_local:
-        raise PipelineError(NO_HOST)
+        raise PipelineError(f"expected a device for --host, received {args.host!r} (this machine)" if args.host else NO_HOST)
     return target
 
 

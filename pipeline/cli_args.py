@@ -8,6 +8,7 @@ import argparse
 import os
 from pathlib import Path
 
+from mobilenet_edge.pipeline.archs import ARCHS, alpha_help, arch_help
 from mobilenet_edge.pipeline.cli_errors import OneLineParser
 from mobilenet_edge.pipeline.config import (ANDROID_EPOCHS, DEFAULT_FORMATS, DEFAULT_OUT, DEFAULT_TASK, FORMATS,
                                             MCU_FLASH, MCU_IMAGES, MCU_SRAM, NPUS,
@@ -24,8 +25,8 @@ def _words(values) -> str:
 
 
 def add_variant_args(p: argparse.ArgumentParser, task_default: str = DEFAULT_TASK) -> None:
-    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
-    p.add_argument("--alpha", default="1.0", help="width multiplier (default 1.0): (0, 1] for v1/v3, (0, 1.4] for v2")
+    p.add_argument("--arch", default="v1", help=arch_help())
+    p.add_argument("--alpha", default="1.0", help=f"width multiplier (default 1.0): {alpha_help()}")
     p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224; the reference "
                    "checkpoint's training size, 64, for TASK=fashion-mnist)")
     p.add_argument("--rho", default=None, help="resolution multiplier in (0, 1]: RES = round(224 * rho)")
@@ -47,6 +48,8 @@ def _add_validation_args(p: argparse.ArgumentParser, limit: int | None = None) -
                    help="max int8 top-1 drop in points (default %(default)s)")
     p.add_argument("--gate-int8-agreement", type=float, default=GATES.int8_agreement,
                    help="min int8 top-1 agreement (default %(default)s)")
+    p.add_argument("--runtimes", default="", help="also validate every artifact with these runtimes "
+                   "(comma-separated runner names, benchmarks/runtimes/): one more row each")
 
 
 def _add_ssh_args(p: argparse.ArgumentParser) -> None:
@@ -126,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto", help="runner runtime on the device (default auto)")
 
     p = sub.add_parser("cost", help="the paper's per-layer cost table (Mult-Adds, parameters)")
-    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
+    p.add_argument("--arch", default="v1", help=arch_help())
     p.add_argument("--alpha", default="1.0")
     p.add_argument("--res", default=None)
     p.add_argument("--rho", default=None)
@@ -216,7 +219,7 @@ def parser() -> argparse.ArgumentParser:
                                      "incremental, then the report (Pareto plots)")
     p.add_argument("--task", default=SWEEP.task, help="imagenet | fashion-mnist | folder of class sub-folders "
                    "(default %(default)s)")
-    p.add_argument("--archs", default=_words(SWEEP.archs), help="architectures, e.g. 'v1 v2 v3-small' (default %(default)s)")
+    p.add_argument("--archs", default=_words(SWEEP.archs), help=f"architectures among {' '.join(ARCHS)}, e.g. 'v1 v2 v3-small' (default %(default)s)")
     p.add_argument("--alphas", default=_words(SWEEP.alphas), help="width multipliers (default %(default)s)")
     p.add_argument("--resolutions", default=None, help="input sides (default 128 160 192 224; for fashion-mnist "
                    "the sides its reference checkpoints were trained at)")
