@@ -369,8 +369,8 @@ class McuConfig:
     variant: Variant
     budget: McuBudget = field(default_factory=McuBudget)
     out: Path = Path("artifacts")
-    num_samples: int = 200  # calibration samples of the int8-I/O file
-    seed: int = 0
+    num_samples: int = QuantConfig.num_samples  # calibration samples of the int8-I/O file (as int8's)
+    seed: int = QuantConfig.seed
     calib_dir: str | None = None
     images: int = MCU_IMAGES
 
