@@ -1,7 +1,7 @@
 """The target kinds, and the one way from what the user gave to a Target.
 
 A new kind (a phone over adb, a microcontroller) is one file defining a `targets.target.Kind` and one line
-in KINDS below (docs/howto-add-target.md). `bench`, `bench-remote`, `validate HOST=`, `sweep TARGETS=` and the
+in KINDS below (docs/architecture.md, "How to add a target"). `bench`, `bench-remote`, `validate HOST=`, `sweep TARGETS=` and the
 device validation's predictions reach a device only through `resolve_target`.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 An entry (archs/entry.py's keyword-only `Arch`) carries what every stage needs: names, the alpha range, the
 ImageNet weights Keras has, the input normalisation, its factory (a function returning the Keras model),
 its cost function (pipeline/cost/) and its marker in the report's plots. A new family member is one module
-here (and its cost module) plus one line in MEMBERS below: see docs/howto-add-architecture.md.
+here (and its cost module) plus one line in MEMBERS below: see docs/architecture.md ("How to add an architecture").
 
 | arch      | paper                             | alpha (random / own weights) | ImageNet weights (Keras)                   | input        |
 |-----------|-----------------------------------|------------------------------|--------------------------------------------|--------------|
