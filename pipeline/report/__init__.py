@@ -197,7 +197,7 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
                "bytes": now.bytes, "reference": False, **_metrics(check.get("metrics") or {}),
                "gate": gate, "gate_passed": gate.get("passed") if gate else None,
                "gate_enforced": bool(gate) and gate.get("enforced", True), "on_disk": now.status,
-               "fast_path": entry.get("fast_path")}
+               "fast_path": entry.get("fast_path"), "gpu": entry.get("gpu")}
         row["label"] = artifact_label(row) + ("" if now.status == checks.OK else f" ({checks.NOTES[now.status]})")
         rows.append(row)
     for r in rows:

@@ -6,12 +6,14 @@ worth a warning that names the op types that fell off XNNPACK / onnxruntime's in
 """
 from __future__ import annotations
 
+from mobilenet_edge.pipeline.convert.gpu_compat import gpu_summary
 from mobilenet_edge.pipeline.report.text import DASH
 
 NOTE = ("fast ops: ops XNNPACK runs (TFLite) or integer kernels and float-model ops (ONNX, after onnxruntime's "
         "graph optimisation); off the fast path: ops left on TFLite's builtin kernels, or float ops between "
         "Dequantize/Quantize in an int8 ONNX graph; parts: XNNPACK partitions (1 = one delegated graph). "
-        "Measured with this machine's runtimes: ARM builds may delegate differently (the runner reports it there).")
+        "Measured with this machine's runtimes: ARM builds may delegate differently (the runner reports it there). "
+        "Android GPU delegate: the ops it would leave to the CPU (pipeline/convert/gpu_compat.py).")
 
 
 def _fp32_twin(records: list, r: dict) -> dict | None:
@@ -63,7 +65,8 @@ def _ops(counts: dict) -> str:
 
 def fast_path_table(summary: dict) -> tuple[list[str], list]:
     columns = [c["column"] for c in summary["latency_columns"]]
-    header = ["variant", "artifact", "fast ops", "off the fast path", "parts", *(f"× fp32 {c}" for c in columns)]
+    header = ["variant", "artifact", "fast ops", "off the fast path", "parts", "Android GPU delegate",
+              *(f"× fp32 {c}" for c in columns)]
     rows = []
     for r in summary["records"]:
         fp = r.get("fast_path")
@@ -71,7 +74,8 @@ def fast_path_table(summary: dict) -> tuple[list[str], list]:
             continue
         twin = _fp32_twin(summary["records"], r)
         cells = [r["variant"], r["label"], str(sum(fp.get("fast", {}).values())), _ops(fp.get("slow", {})),
-                 str(fp["partitions"]) if fp.get("partitions") is not None else DASH]
+                 str(fp["partitions"]) if fp.get("partitions") is not None else DASH,
+                 gpu_summary(r.get("gpu")) if r["format"] == "tflite" else DASH]
         for c in columns:
             base, p50 = (twin or {}).get("latency_p50_ms", {}).get(c), r["latency_p50_ms"].get(c)
             cells.append(f"{base / p50:.2f}" if base and p50 and r["precision"] != "fp32" else DASH)
