@@ -82,7 +82,7 @@ INT8_EXTRA = $${BUDGET:+--budget "$$BUDGET"} $${CALIB_URL:+--calib-url "$$CALIB_
 VALID   = $${LIMIT:+--limit "$$LIMIT"} $${EVAL:+--eval "$$EVAL"}
 
 .PHONY: help setup setup-ray sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
-        bench-remote pi-emulator android test test-fast clean
+        bench-remote pi-emulator android test test-fast clean profile
 
 help:  ## list targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -137,6 +137,9 @@ train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
 
 bench: setup  ## latency of every artifact of the variant on this machine; THREADS="1 2 4": a scaling table
 	$(CLI) bench $(VARIANT) $${THREADS:+--threads "$$THREADS"} $${PROFILE:+--profile "$$PROFILE"}
+
+profile: setup  ## time per op type and per layer of every artifact of the variant (LiteRT, ONNX Runtime, OpenVINO)
+	$(CLI) profile $(VARIANT) $${THREADS:+--threads "$${THREADS%% *}"}
 
 bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads; any ARCH)
 	prefix=mobilenet; [ "$$ARCH" = v1 ] || prefix="mobilenet_$$(printf %s "$$ARCH" | tr - _)"; \

@@ -746,6 +746,9 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
     p.add_argument("--predict", metavar="DIR", help=f"no timing: run the .npy chunks that DIR/{PREDICT_PLAN} names "
                    "per model, save DIR/outputs/<model>.npy")
+    p.add_argument("--op-profile", type=int, nargs="?", const=5, default=None, metavar="TOP",
+                   help="no latency table: time per op type and per layer (op_profile.py beside this file); "
+                        "prints the JSON and, on stderr, the TOP layers of each model")
     args = p.parse_args(argv)
     for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0), ("ci_target", 0),
                       ("max_seconds", 0), ("busy_limit", 0), ("retries", 0), ("cooldown", 0)):
@@ -763,6 +766,26 @@ def parse_args(argv) -> argparse.Namespace:
     return args
 
 
+def op_profile_report(args) -> dict:
+    """{"host", "cpu_flags", "threads", "results": [op_profile record per model]}; top layers on stderr."""
+    try:
+        from mobilenet_edge.benchmarks import op_profile  # installed with the project
+    except ImportError:  # copied beside this file on a device
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import op_profile
+    results = []
+    for path in args.models:
+        runtime = "onnxruntime" if path.endswith(".onnx") else "litert"
+        with native_output_silenced():
+            record = op_profile.profile(path, runtime, args.threads)
+        results.append(record)
+        print(f"{record['file']} on {runtime}: whole {record['whole_ms']:.3f} ms, parts {record['sum_ms']:.3f} ms",
+              file=sys.stderr)
+        for layer in op_profile.top_layers(record, args.op_profile):
+            print(f"  {layer['ms']:8.3f} ms  {layer['op']:<20} {layer['name'][:60]}", file=sys.stderr)
+    return {"host": host_info(), "cpu_flags": op_profile.cpu_flags(), "threads": args.threads, "results": results}
+
+
 def quiet_exit(code: int) -> int:
     """Flush, then silence stderr: LiteRT logs its teardown at exit; keep stderr to our lines."""
     sys.stdout.flush()
@@ -776,6 +799,9 @@ def main(argv=None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         if args.predict:  # on-device validation: outputs, not latencies
             print(json.dumps(predict_report(args), indent=2))
+            return quiet_exit(0)
+        if args.op_profile is not None:  # where the time goes, op by op
+            print(json.dumps(op_profile_report(args), indent=2))
             return quiet_exit(0)
         host, notes, results = host_info(), [], []
         for path in args.models:

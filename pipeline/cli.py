@@ -205,6 +205,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.recipe import variant_dir
+    from mobilenet_edge.targets.op_times import profile_local
+
+    folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    print(show.op_profile(profile_local(folder, threads=args.threads, runtimes=args.runtime), args.top))
+    return 0
+
+
 def cmd_bench_remote(args) -> int:
     from mobilenet_edge.calibration.tasks import resolve_task
     from mobilenet_edge.pipeline.recipe import variant_dir
@@ -308,6 +318,7 @@ def cmd_sweep(args) -> int:
 
 COMMANDS = {"export": cmd_export, "validate": cmd_validate, "cost": cmd_cost, "train": cmd_train,
             "report": cmd_report, "bench": cmd_bench, "bench-remote": cmd_bench_remote, "android": cmd_android,
+            "profile": cmd_profile,
             "predict": cmd_predict, "clean": cmd_clean, "demo": cmd_demo, "sweep": cmd_sweep}
 
 

@@ -26,6 +26,7 @@ from mobilenet_edge.pipeline.artifacts import write_json, write_text
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.manifest import MANIFEST, manifest_problem
 from mobilenet_edge.pipeline.report.fastpath import speed_flags
+from mobilenet_edge.pipeline.report.op_profile import collect_profiles
 from mobilenet_edge.pipeline.report.text import MULT_ADDS_FRONT, PRECISION_LABEL, arch_title
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
     summary["ship"] = ship_choices(summary)
     summary["pareto"] = pareto_fronts(summary)
     summary["fast_path_flags"] = speed_flags(summary)
+    summary["op_profiles"] = collect_profiles(folders, problems)
     return summary
 
 

@@ -11,6 +11,7 @@ import re
 
 from mobilenet_edge.pipeline.report.text import DASH, DIAGNOSIS_NOTE, FEW, METRICS, PRECISION_LABEL, gate_text, mb, num, pct
 from mobilenet_edge.pipeline.report.fastpath import fast_path_blocks, flag_sentence
+from mobilenet_edge.pipeline.report.op_profile import op_profile_blocks
 from mobilenet_edge.pipeline.report.device import device_blocks, device_cell
 from mobilenet_edge.pipeline.report.threads import scaling_blocks
 from mobilenet_edge.pipeline.report.grid import SORT_CSS, SORT_JS, flat_table, pareto_blocks, ship_table, sweep_blocks
@@ -201,6 +202,7 @@ def document(summary: dict, plots: dict) -> list[tuple]:
     blocks.append(("meta", "Only artifacts whose gate is enforced count; \"info\" rows (per-tensor int8) are there "
                            "to show what per-channel weights buy."))
     blocks += fast_path_blocks(summary)
+    blocks += op_profile_blocks(summary)
     for task in dict.fromkeys(v["task"] for v in summary["variants"]):
         blocks += [("h2", f"Artifacts: {task}")]
         if many:  # one row per artifact, sortable: the grid is compared column by column

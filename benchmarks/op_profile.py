@@ -1,0 +1,412 @@
+"""Time per op and per layer of one model file, with the runtime that will run it. Standalone like runner.py:
+the standard library, numpy and the runtime only (LiteRT also needs `flatbuffers`, a dependency of ai-edge-litert).
+
+- ONNX Runtime: its own profiler (`SessionOptions.enable_profiling`): every node's kernel time in every run;
+  the p50 over runs per node; the whole model is the profiler's `model_run` event.
+- OpenVINO: its per-layer performance counts (`PERF_COUNT`): real time of every executed layer of the runtime
+  model (after OpenVINO's fusions), p50 over runs; the whole model is `infer()` timed around it.
+- LiteRT: its Python packages have no op profiler, so each op is cut out of the flatbuffer into a model of its
+  own (its inputs become the model's inputs, its constants come along), loaded with the same delegate
+  (XNNPACK) and thread count, and timed; the cost of one `invoke()` from Python (a one-element ADD model) is
+  subtracted from each. The model is also cut into blocks where a single tensor is live (between residual
+  blocks) and each block timed the same way. The parts are checked against the whole model timed alone:
+  `residual_ms` = whole - (sum of ops + one invoke), and the same for blocks, is what the cut does not see
+  (hand-over between ops inside one XNNPACK graph, caches warmed by the previous op).
+
+Every model is loaded once and all are timed in interleaved rounds, so load that comes and goes hits all alike.
+The record: {"file", "runtime", "version", "threads", "method", "whole_ms", "sum_ms", "residual_ms",
+"layers": [{"index", "name", "op", "ms", "share"}], "by_op": [{"op", "count", "ms", "share"}], "blocks": [...]}.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+import time
+from collections import defaultdict
+
+import numpy as np
+
+METHODS = {
+    "onnxruntime": "onnxruntime profiler (enable_profiling): per-node kernel time, p50 over runs",
+    "openvino": "OpenVINO performance counts (PERF_COUNT): per-layer real time of the runtime model, p50 over runs",
+    "litert": "each op cut out of the flatbuffer into its own model (same delegate and threads), p50 over "
+              "interleaved rounds, minus the cost of one invoke(); checked against the whole model",
+}
+
+
+def _median(values) -> float:
+    return float(np.median(np.asarray(values, dtype=np.float64))) if len(values) else 0.0
+
+
+def summarise(layers: list[dict], whole_ms: float, extra_ms: float = 0.0) -> dict:
+    """Shares, per-op-type totals and the residual of a list of {"name", "op", "ms"}."""
+    total = sum(layer["ms"] for layer in layers) + extra_ms
+    for layer in layers:
+        layer["ms"] = round(layer["ms"], 4)
+        layer["share"] = round(layer["ms"] / whole_ms, 4) if whole_ms else None
+    by_op = defaultdict(lambda: [0, 0.0])
+    for layer in layers:
+        by_op[layer["op"]][0] += 1
+        by_op[layer["op"]][1] += layer["ms"]
+    return {"whole_ms": round(whole_ms, 4), "sum_ms": round(total, 4), "residual_ms": round(whole_ms - total, 4),
+            "layers": layers,
+            "by_op": sorted(({"op": op, "count": n, "ms": round(ms, 4), "share": round(ms / whole_ms, 4) if whole_ms else None}
+                             for op, (n, ms) in by_op.items()), key=lambda r: -r["ms"])}
+
+
+def random_feed(shape, dtype, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(max(info.min, -128), min(info.max, 255) + 1, shape).astype(dtype)
+    return rng.uniform(-1, 1, shape).astype(dtype)
+
+
+# ---------------------------------------------------------------- ONNX Runtime
+
+def profile_onnxruntime(path: str, threads: int, runs: int = 50) -> dict:
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as scratch:
+        options = ort.SessionOptions()
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(scratch, "ort")
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        type_map = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8,
+                    "tensor(float16)": np.float16}
+        feeds = {i.name: random_feed([d if isinstance(d, int) else 1 for d in i.shape], type_map.get(i.type, np.float32))
+                 for i in session.get_inputs()}
+        for _ in range(runs + 1):
+            session.run(None, feeds)
+        with open(session.end_profiling()) as f:
+            events = json.load(f)
+    nodes, ops, whole = defaultdict(list), {}, []
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            name = e["name"][: -len("_kernel_time")]
+            nodes[name].append(e["dur"] / 1000)
+            ops[name] = e.get("args", {}).get("op_name", "?")
+        elif e.get("cat") == "Session" and e.get("name") == "model_run":
+            whole.append(e["dur"] / 1000)
+    layers = [{"index": i, "name": name, "op": ops[name], "ms": _median(durs[1:] or durs)}
+              for i, (name, durs) in enumerate(nodes.items())]
+    return {"runtime": "onnxruntime", "version": ort.__version__, "threads": threads, "runs": runs,
+            "method": METHODS["onnxruntime"], **summarise(layers, _median(whole[1:] or whole))}
+
+
+# ---------------------------------------------------------------- OpenVINO
+
+def profile_openvino(path: str, threads: int, runs: int = 50) -> dict:
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(path)
+    model.reshape({i.get_any_name(): [d.get_length() if d.is_static else 1 for d in i.get_partial_shape()]
+                   for i in model.inputs})  # a dynamic batch becomes 1, as the runner times it
+    compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True, "INFERENCE_NUM_THREADS": threads,
+                                                "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    for i, port in enumerate(compiled.inputs):
+        request.set_input_tensor(i, ov.Tensor(random_feed(list(port.get_shape()), port.get_element_type().to_dtype())))
+    for _ in range(10):
+        request.infer()
+    layers, whole, kinds = defaultdict(list), [], {}
+    for _ in range(runs):
+        start = time.perf_counter()
+        request.start_async()  # the cheapest call from Python: no output dictionary is built
+        request.wait()
+        whole.append((time.perf_counter() - start) * 1000)
+        for info in request.profiling_info:
+            if str(info.status).endswith(".EXECUTED"):
+                layers[info.node_name].append(info.real_time.total_seconds() * 1000)
+                kinds[info.node_name] = f"{info.node_type} ({info.exec_type})"
+    rows = [{"index": i, "name": name, "op": kinds[name], "ms": _median(t)} for i, (name, t) in enumerate(layers.items())]
+    return {"runtime": "openvino", "version": ov.get_version().split("-")[0], "threads": threads, "runs": runs,
+            "inference_precision": compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+            "method": METHODS["openvino"], **summarise(rows, _median(whole))}
+
+
+# ---------------------------------------------------------------- LiteRT (cut models)
+
+def _enum_names(enum) -> dict:
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _op_name(flat, op, names) -> str:
+    code = flat.operatorCodes[op.opcodeIndex]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    name = names.get(builtin, str(builtin))
+    return code.customCode.decode() if name == "CUSTOM" and code.customCode else name
+
+
+def _is_constant(flat, tensor) -> bool:
+    return bool(tensor.buffer) and flat.buffers[tensor.buffer].data is not None and len(flat.buffers[tensor.buffer].data) > 0
+
+
+def _pack(flat) -> bytes:
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as tfl
+
+    class Aligned(tfl.BufferT):  # weights on 16-byte boundaries, as the converter leaves them
+        def Pack(self, builder):
+            data = None
+            if self.data is not None:
+                raw = bytes(self.data)
+                builder.Prep(16, len(raw))
+                data = builder.CreateByteVector(raw)
+            tfl.BufferStart(builder)
+            if data is not None:
+                tfl.BufferAddData(builder, data)
+            return tfl.BufferEnd(builder)
+
+    flat.buffers = [Aligned(b.data) if b.data is not None else tfl.BufferT() for b in flat.buffers]
+    builder = flatbuffers.Builder(1 << 20)
+    builder.Finish(flat.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def static_ops(flat) -> dict[int, int]:
+    """Ops computed from constants alone (fp16 files' DEQUANTIZE of the weights), as {op index: its output}:
+    runtimes fold them at load time, so each goes with the op that reads its output rather than on its own."""
+    graph = flat.subgraphs[0]
+    constant = {t for t, tensor in enumerate(graph.tensors) if _is_constant(flat, tensor)}
+    static = {}
+    for i, op in enumerate(graph.operators):
+        if all(t < 0 or t in constant for t in op.inputs):
+            static[i] = op.outputs[0]
+            constant |= set(op.outputs)
+    return static
+
+
+def with_static_inputs(flat, indices: list[int], static: dict[int, int]) -> list[int]:
+    """`indices` plus the static ops that make their inputs, in graph order."""
+    made_by = {out: i for i, out in static.items()}
+    wanted, stack = set(indices), [t for i in indices for t in flat.subgraphs[0].operators[i].inputs]
+    while stack:
+        producer = made_by.get(stack.pop())
+        if producer is not None and producer not in wanted:
+            wanted.add(producer)
+            stack.extend(flat.subgraphs[0].operators[producer].inputs)
+    return sorted(wanted)
+
+
+def cut(flat, indices: list[int]) -> bytes:
+    """A .tflite of ops `indices` of subgraph 0: inputs = the non-constant tensors they read but do not make,
+    outputs = the tensors they make that a later op or the graph reads (or the last op's outputs)."""
+    from ai_edge_litert import schema_py_generated as tfl
+
+    graph = flat.subgraphs[0]
+    indices = with_static_inputs(flat, indices, static_ops(flat))
+    chosen = set(indices)
+    ops = [graph.operators[i] for i in indices]
+    made = [t for op in ops for t in op.outputs]
+    read = [t for op in ops for t in op.inputs if t >= 0]
+    read_later = {t for i, op in enumerate(graph.operators) if i not in chosen for t in op.inputs if t >= 0}
+    inputs = list(dict.fromkeys(t for t in read if t not in made and not _is_constant(flat, graph.tensors[t])))
+    folded = set(static_ops(flat).values())
+    outputs = [t for t in made if (t in read_later or t in list(graph.outputs)) and t not in folded] or list(ops[-1].outputs)
+    keep = list(dict.fromkeys([*inputs, *read, *made, *(t for op in ops for t in (op.intermediates or []))]))
+    where = {t: i for i, t in enumerate(keep)}
+    buffers, tensors = [tfl.BufferT()], []
+    for t in keep:
+        tensor = copy.copy(graph.tensors[t])
+        if _is_constant(flat, tensor):
+            buffers.append(flat.buffers[tensor.buffer])
+            tensor.buffer = len(buffers) - 1
+        else:
+            tensor.buffer = 0
+        tensors.append(tensor)
+    sub = tfl.SubGraphT()
+    sub.tensors, sub.inputs, sub.outputs, sub.name = tensors, [where[t] for t in inputs], [where[t] for t in outputs], b"cut"
+    sub.operators = []
+    for op in ops:
+        new = copy.copy(op)
+        new.inputs = [where[t] if t >= 0 else t for t in op.inputs]
+        new.outputs = [where[t] for t in op.outputs]
+        new.intermediates = [where[t] for t in op.intermediates] if op.intermediates is not None else None
+        sub.operators.append(new)
+    model = tfl.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = flat.version, flat.operatorCodes, [sub], buffers
+    model.description = b"cut"
+    return _pack(model)
+
+
+def invoke_cost_model() -> bytes:
+    """A one-element float ADD: what one invoke() from Python costs, subtracted from every cut op."""
+    from ai_edge_litert import schema_py_generated as tfl
+
+    code = tfl.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = tfl.BuiltinOperator.ADD
+    code.version = 1
+    tensors = []
+    for name in (b"a", b"sum"):
+        t = tfl.TensorT()
+        t.shape, t.type, t.buffer, t.name = [1], tfl.TensorType.FLOAT32, 0, name
+        tensors.append(t)
+    op = tfl.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 0], [1]
+    op.builtinOptionsType, op.builtinOptions = tfl.BuiltinOptions.AddOptions, tfl.AddOptionsT()
+    sub = tfl.SubGraphT()
+    sub.tensors, sub.inputs, sub.outputs, sub.operators = tensors, [0], [1], [op]
+    model = tfl.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [code], [sub], [tfl.BufferT()]
+    return _pack(model)
+
+
+def blocks_of(flat) -> list[list[int]]:
+    """Runs of ops between the points where exactly one activation tensor is live (MobileNet's block borders)."""
+    graph = flat.subgraphs[0]
+    n = len(graph.operators)
+    last_use = {}
+    for i, op in enumerate(graph.operators):
+        for t in op.inputs:
+            if t >= 0:
+                last_use[t] = i
+    for t in graph.outputs:
+        last_use[t] = n
+    static = static_ops(flat)
+    blocks, current, live = [], [], set(graph.inputs)
+    for i, op in enumerate(graph.operators):
+        if i in static:  # weights: go with the op that reads them
+            continue
+        current.append(i)
+        live |= set(op.outputs)
+        live = {t for t in live if last_use.get(t, -1) > i}
+        if len(live) <= 1:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def delegated(interpreter) -> set:
+    """Indices of the original ops inside a delegate partition (walked back from each DELEGATE node's outputs)."""
+    ops = interpreter._get_ops_details()  # private, but the only view of the delegated graph in Python
+    original = [op for op in ops if op["op_name"] != "DELEGATE"]
+    producer = {int(t): op["index"] for op in original for t in op["outputs"]}
+    inputs_of = {op["index"]: [int(t) for t in op["inputs"] if t >= 0] for op in original}
+    inside = set()
+    for node in (op for op in ops if op["op_name"] == "DELEGATE"):
+        boundary, stack = {int(t) for t in node["inputs"]}, [int(t) for t in node["outputs"]]
+        while stack:
+            tensor = stack.pop()
+            index = producer.get(tensor)
+            if tensor in boundary or index is None or index in inside:
+                continue
+            inside.add(index)
+            stack.extend(inputs_of[index])
+    return inside
+
+
+def _interleaved_p50(runs: dict, rounds: int, turn_seconds: float) -> dict:
+    """p50 ms of each callable in `runs`, timed in `rounds` interleaved turns (order reversed every other round)."""
+    per_turn = {}
+    for key, run in runs.items():
+        for _ in range(3):
+            run()
+        start = time.perf_counter()
+        run()
+        per_turn[key] = max(3, min(200, int(turn_seconds / max(time.perf_counter() - start, 1e-6))))
+    times = {key: [] for key in runs}
+    order = list(runs)
+    for r in range(rounds):
+        for key in (order if r % 2 == 0 else order[::-1]):
+            run, out = runs[key], times[key]
+            for _ in range(per_turn[key]):
+                start = time.perf_counter()
+                run()
+                out.append((time.perf_counter() - start) * 1000)
+    return {key: _median(t) for key, t in times.items()}
+
+
+def _litert_interpreter(data: bytes, threads: int):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=data, num_threads=threads)
+    interpreter.allocate_tensors()
+    for i, detail in enumerate(interpreter.get_input_details()):
+        interpreter.set_tensor(detail["index"], random_feed(detail["shape"], detail["dtype"], i))
+    return interpreter
+
+
+def profile_litert(path: str, threads: int, rounds: int = 5, turn_seconds: float = 0.01) -> dict:
+    import ai_edge_litert
+    from ai_edge_litert import schema_py_generated as tfl
+
+    with open(path, "rb") as f:
+        data = f.read()
+    flat = tfl.ModelT.InitFromPackedBuf(data, 0)
+    names = _enum_names(tfl.BuiltinOperator)
+    graph = flat.subgraphs[0]
+    blocks = blocks_of(flat)
+    models = {"whole": data, "invoke": invoke_cost_model()}
+    static = static_ops(flat)  # folded at load time: timed with the op that reads them
+    timed = [i for i in range(len(graph.operators)) if i not in static]
+    models |= {("op", i): cut(flat, [i]) for i in timed}
+    models |= {("block", b): cut(flat, ops) for b, ops in enumerate(blocks)}
+    interpreters = {key: _litert_interpreter(m, threads) for key, m in models.items()}
+    p50 = _interleaved_p50({key: it.invoke for key, it in interpreters.items()}, rounds, turn_seconds)
+    invoke = p50["invoke"]
+    in_whole = delegated(interpreters["whole"])
+    block_of = {i: b for b, ops in enumerate(blocks) for i in ops}
+    layers = []
+    for i in timed:
+        op = graph.operators[i]
+        out = graph.tensors[op.outputs[0]].name.decode(errors="replace")
+        layers.append({"index": i, "name": out.split(";")[0][:120], "op": _op_name(flat, op, names),
+                       "ms": max(p50[("op", i)] - invoke, 0.0), "block": block_of[i], "delegated": i in in_whole,
+                       "delegated_when_cut": bool(delegated(interpreters[("op", i)]))})
+    record = summarise(layers, p50["whole"], invoke)
+    block_rows = []
+    for b, ops in enumerate(blocks):
+        parts = sum(layer["ms"] for layer in layers if layer["block"] == b)
+        block_rows.append({"block": b, "ops": [ops[0], ops[-1]], "ms": round(p50[("block", b)] - invoke, 4),
+                           "sum_of_ops_ms": round(parts, 4)})
+    blocks_sum = sum(r["ms"] for r in block_rows) + invoke
+    # An op the whole graph leaves to a builtin kernel but XNNPACK takes alone (or the reverse) is not timed as it runs.
+    differs = [layer["index"] for layer in layers if layer["delegated"] != layer["delegated_when_cut"]]
+    return {"runtime": "litert", "version": getattr(ai_edge_litert, "__version__", None), "threads": threads,
+            "delegation_differs": differs,
+            "rounds": rounds, "method": METHODS["litert"], "invoke_ms": round(invoke, 4), "folded_ops": len(static),
+            **record,
+            "blocks": block_rows, "blocks_sum_ms": round(blocks_sum, 4),
+            "blocks_residual_ms": round(p50["whole"] - blocks_sum, 4)}
+
+
+# The CPU features int8 and fp32 kernels pick their code paths by (x86: VNNI, AMX; ARM: dot product, i8mm).
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8",
+                "asimd", "asimddp", "i8mm", "sve", "bf16")
+
+
+def cpu_flags() -> list[str]:
+    """The KERNEL_FLAGS this CPU has (/proc/cpuinfo), recorded with every timing."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return []
+    have = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            have |= set(value.split())
+    return [flag for flag in KERNEL_FLAGS if flag in have]
+
+
+PROFILERS = {"litert": profile_litert, "onnxruntime": profile_onnxruntime, "openvino": profile_openvino}
+
+
+def profile(path: str, runtime: str, threads: int) -> dict:
+    """The per-op record of `path` on `runtime` ("litert" | "onnxruntime" | "openvino")."""
+    record = PROFILERS[runtime](path, threads)
+    return {"file": os.path.basename(path), **record}
+
+
+def top_layers(record: dict, k: int = 5) -> list[dict]:
+    return sorted(record["layers"], key=lambda r: -r["ms"])[:k]
