@@ -95,8 +95,8 @@ def measure(work: Path, rounds: int, runs: int) -> dict:
         for layer in record["layers"]:
             sums[part_of(layer)] += layer["ms"]
         parts[key] = {k: round(v, 4) for k, v in sorted(sums.items(), key=lambda kv: -kv[1])}
-        profiles[key] = {k: record[k] for k in ("whole_ms", "sum_ms", "residual_ms", "invoke_ms", "blocks_sum_ms",
-                                                "blocks_residual_ms", "by_op")}
+        profiles[key] = {k: record[k] for k in ("whole_ms", "sum_ms", "residual_ms", "whole_min_ms", "sum_min_ms",
+                                                "invoke_ms", "blocks_sum_ms", "blocks_residual_ms", "by_op")}
         profiles[key]["ops"] = len(record["layers"])
         profiles[key]["top_layers"] = op_profile.top_layers(record, 8)
         log.info("%s: %s", key, parts[key])
@@ -117,6 +117,8 @@ def table(record: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{record['parts_ms'][k].get(name, 0):.3f}" for k in keys) + " |")
     lines.append("| **sum of the ops** | " + " | ".join(f"{record['profiles'][k]['sum_ms']:.3f}" for k in keys) + " |")
     lines.append("| whole model (same run) | " + " | ".join(f"{record['profiles'][k]['whole_ms']:.3f}" for k in keys) + " |")
+    lines.append("| fastest runs: sum of the ops / whole | " + " | ".join(
+        f"{record['profiles'][k]['sum_min_ms']:.3f} / {record['profiles'][k]['whole_min_ms']:.3f}" for k in keys) + " |")
     for w in record["whole"]:
         lines.append(f"| fp32 p50 / p50, {w['threads']} thread(s) (interleaved) | "
                      + " | ".join(f"{w['fp32_over'][k]:.2f}" for k in keys) + " |")
