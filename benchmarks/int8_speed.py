@@ -2,8 +2,8 @@
 """Is int8 faster than fp32? fp32 vs full-int8 p50 of the whole family at alpha 1.0, 224 px, TFLite and ONNX.
 
     python benchmarks/int8_speed.py                       # measure, write benchmarks/records/int8_speed.json
-    python benchmarks/int8_speed.py --readme README.md    # also regenerate the README's int8 table from it
-    python benchmarks/int8_speed.py --readme README.md --from-record   # only regenerate the table
+    python benchmarks/int8_speed.py --from-record           # print the table of the committed record
+    python benchmarks/readme.py                             # then regenerate the README's and docs' tables
 
 For V1, V2, V3-Small and V3-Large (random weights: speed does not depend on them), the pipeline's own convert
 functions write fp32 and full-int8 .tflite and .onnx files; the int8 files also in the "before" form
@@ -183,13 +183,6 @@ def readme_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"error: expected {BEGIN} ... {END} in the README, received neither")
-    head, rest = text.split(BEGIN, 1)
-    return f"{head}{BEGIN}\n{block}\n{END}{rest.split(END, 1)[1]}"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--archs", nargs="+", default=list(ARCHS))
@@ -199,7 +192,6 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, help="folder for the model files (default: a temporary folder)")
     p.add_argument("--no-baseline", action="store_true", help="skip the 'before' int8 files")
     p.add_argument("--record", type=Path, default=RECORD)
-    p.add_argument("--readme", type=Path, help="README to regenerate the int8 table in")
     p.add_argument("--from-record", action="store_true", help="do not measure; regenerate the table from --record")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -216,10 +208,6 @@ def main(argv=None) -> int:
         args.record.parent.mkdir(parents=True, exist_ok=True)
         write_json(args.record, record)
     print(readme_table(record))
-    if args.readme:
-        from mobilenet_edge.pipeline.artifacts import write_text
-
-        write_text(args.readme, replace_block(args.readme.read_text(), readme_table(record)))
     return 0
 
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The README's measured tables, generated from the committed records that measured them.
 
-    python benchmarks/readme.py            # rewrite every generated block of README.md from its record
+    python benchmarks/readme.py            # rewrite every generated block of README.md and docs/*.md
     python benchmarks/readme.py --check    # exit 1 naming each block that differs (the test suite runs this)
 
-A generated block is the text between `<!-- begin:NAME -->` and `<!-- end:NAME -->`. `BLOCKS` maps each
+A generated block is the text between `<!-- begin:NAME -->` and `<!-- end:NAME -->`, in README.md or a guide
+under docs/ (each name once). `BLOCKS` maps each
 NAME to the function that renders it from its records, so a figure in the README is never typed by hand:
 re-measure (the script that measured it writes the record), then run this.
 """
@@ -19,6 +20,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 CHECKPOINTS = ROOT / "pipeline" / "checkpoints" / "fashion-mnist"
 RECORDS = ROOT / "benchmarks" / "records"
 
@@ -106,8 +108,16 @@ BLOCKS: dict[str, Callable[[], str]] = {
 _BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
 
 
-def render(text: str) -> tuple[str, list[str]]:
-    """README text with every generated block rendered anew, and the names of blocks that changed."""
+def documents() -> list[Path]:
+    """The files that may hold generated blocks: README.md and the guides under docs/."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def render(text: str, required=True) -> tuple[str, list[str]]:
+    """Text with every generated block rendered anew, and the names of blocks that changed.
+
+    `required`: every block of BLOCKS must be in `text` (a single README); False for one of several documents.
+    """
     changed: list[str] = []
 
     def fill(match: re.Match) -> str:
@@ -121,18 +131,53 @@ def render(text: str) -> tuple[str, list[str]]:
 
     new = _BLOCK.sub(fill, text)
     missing = set(BLOCKS) - set(m["name"] for m in _BLOCK.finditer(text))
-    if missing:
+    if required and missing:
         raise KeyError(f"expected README blocks for {', '.join(sorted(missing))}, received none")
     return new, changed
+
+
+def block_text(name: str) -> str:
+    """The body of generated block `name` as it stands in whichever document holds it."""
+    for path in documents():
+        match = next((m for m in _BLOCK.finditer(path.read_text()) if m["name"] == name), None)
+        if match:
+            return match["body"]
+    raise KeyError(f"expected a document holding block {name!r}, received none among {len(documents())}")
+
+
+def update(check: bool = False, paths: list[Path] | None = None) -> list[str]:
+    """Render every block of `paths` (default: all documents, which together must hold every block once);
+    write the files that changed unless `check`. Returns the names of the blocks that differed."""
+    single = paths is not None and len(paths) == 1  # one document asked for: it must hold every block
+    paths = paths or documents()
+    seen: list[str] = []
+    changed: list[str] = []
+    for path in paths:
+        text = path.read_text()
+        seen += [m["name"] for m in _BLOCK.finditer(text)]
+        new, differs = render(text, required=single)
+        changed += differs
+        if differs and not check:
+            tmp = path.with_suffix(".md.tmp")
+            tmp.write_text(new)
+            tmp.replace(path)
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    missing = sorted(set(BLOCKS) - set(seen))
+    if twice or missing:
+        raise KeyError(f"expected each generated block once in README.md and docs/, received "
+                       f"{'twice: ' + ', '.join(twice) if twice else ''}{'; ' if twice and missing else ''}"
+                       f"{'missing: ' + ', '.join(missing) if missing else ''}")
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block differs")
-    parser.add_argument("--readme", type=Path, default=README)
+    parser.add_argument("--readme", type=Path, default=None, help="one document holding every block (default: "
+                        "README.md and docs/*.md together)")
     args = parser.parse_args(argv)
     try:
-        new, changed = render(args.readme.read_text())
+        changed = update(args.check, [args.readme] if args.readme else None)
     except (KeyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -140,11 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in changed:
             print(f"README block {name!r} differs from its record: run python benchmarks/readme.py")
         return 1 if changed else 0
-    if changed:
-        tmp = args.readme.with_suffix(".md.tmp")
-        tmp.write_text(new)
-        tmp.replace(args.readme)
-    print(f"README: {len(changed)} block(s) rewritten ({', '.join(changed) or 'none'})")
+    print(f"README and docs: {len(changed)} block(s) rewritten ({', '.join(changed) or 'none'})")
     return 0
 
 

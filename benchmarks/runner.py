@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Standalone latency benchmark for .tflite and .onnx models: copy this one file to a device and run it.
+"""Standalone latency benchmark for .tflite and .onnx models: copy this file and the runtimes/ folder beside it
+to a device and run it.
 
-Needs only numpy and one runtime: ai-edge-litert, tflite-runtime (old Pi images, numpy<2) or onnxruntime.
-No TensorFlow, no project install; Python 3.9+, numpy 1.x or 2.x.
+Needs only numpy and one runtime: ai-edge-litert, tflite-runtime (old Pi images, numpy<2) or onnxruntime (the
+members of runtimes/, one module each). No TensorFlow, no project install; Python 3.9+, numpy 1.x or 2.x.
 
     python runner.py mobilenet_0.75_224_int8.tflite mobilenet_0.75_224_fp32.onnx --threads 4 --table
 
@@ -15,11 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import gc
 import glob
-import importlib
-import importlib.util
 import json
 import os
 import platform
@@ -28,241 +26,19 @@ import shutil
 import subprocess
 import sys
 import time
-import types
 
 import numpy as np
 
-RUNTIMES = ("auto", "litert", "litert-interpreter", "litert-compiled", "tflite-runtime", "onnxruntime")
-MODULES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime", "onnxruntime": "onnxruntime"}
-PIP_FIX = {"litert": "pip install ai-edge-litert", "tflite-runtime": 'pip install tflite-runtime "numpy<2"',
-           "onnxruntime": "pip install onnxruntime"}
+try:  # imported as a member of the installed package
+    from . import runtimes
+    from .runtimes._common import RunnerError, installed, ms_since, one_line
+except ImportError:  # run as a script beside its runtimes/ folder (python runner.py ... on a device)
+    import runtimes
+    from runtimes._common import RunnerError, installed, ms_since, one_line
+
+RUNTIMES = ("auto", *runtimes.names())
 ARM_CORES = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
              "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0b": "Cortex-A76", "0xd0d": "Cortex-A77"}
-
-
-class RunnerError(Exception):
-    """A one-line `expected ..., received ...` message for the user."""
-
-
-def one_line(exc: BaseException, limit: int = 240) -> str:
-    text = " ".join(str(exc).replace("└", " ").split())
-    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
-
-
-@contextlib.contextmanager
-def native_output_silenced():
-    """Point fds 1 and 2 at /dev/null: LiteRT's C++ code logs its set-up there, which would bury the table and
-    errors on stderr and could break the JSON on stdout."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved, sink = (os.dup(1), os.dup(2)), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(sink, 1)
-    os.dup2(sink, 2)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for fd, copy in zip((1, 2), saved):
-            os.dup2(copy, fd)
-            os.close(copy)
-        os.close(sink)
-
-
-def import_runtime(name: str):
-    """Import `litert`, `tflite-runtime` or `onnxruntime`; a missing or broken one names the pip fix."""
-    module = {"litert": "ai_edge_litert.interpreter", "tflite-runtime": "tflite_runtime.interpreter"}.get(name, name)
-    if name == "tflite-runtime" and installed(name) and int(np.__version__.split(".")[0]) >= 2:
-        # Every tflite-runtime wheel (the last is 2.14) was built against numpy 1: under numpy 2 loading fails.
-        raise RunnerError(f"expected numpy<2 for tflite-runtime, received numpy {np.__version__}; "
-                          f'fix: pip install "numpy<2" (or use ai-edge-litert)')
-    try:
-        with native_output_silenced():  # tflite-runtime under numpy 2 prints a long ABI warning first
-            return importlib.import_module(module)
-    except Exception as exc:  # ImportError, or the numpy-ABI failures of wheels built for numpy 1
-        raise RunnerError(f"expected runtime {name} to be importable, received {one_line(exc)}; "
-                          f"fix: {PIP_FIX[name]}") from None
-
-
-def installed(runtime: str) -> bool:
-    return importlib.util.find_spec(MODULES[runtime]) is not None
-
-
-def ms_since(start: float) -> float:
-    return (time.perf_counter() - start) * 1e3
-
-
-# --- backends: load (timed as init_ms), feed inputs, run, read the first output ---------------------------------
-
-class InterpreterBackend:
-    """The classic TFLite Interpreter of ai-edge-litert or tflite-runtime, with its default XNNPACK delegate."""
-
-    def __init__(self, module, path: str, threads: int):
-        with native_output_silenced():
-            start = time.perf_counter()
-            # The Interpreter verifies the flatbuffer, so a corrupt file is a clean ValueError here.
-            self.interpreter = module.Interpreter(model_path=path, num_threads=threads)
-            self.interpreter.allocate_tensors()
-            self.init_ms = ms_since(start)
-        self.inputs = []
-        for d in self.interpreter.get_input_details():
-            scale, zero_point = d["quantization"]
-            self.inputs.append({"index": d["index"], "name": d["name"], "shape": [int(s) for s in d["shape"]],
-                                "dtype": np.dtype(d["dtype"]), "scale": float(scale) or None, "zero_point": zero_point})
-        self.output_index = self.interpreter.get_output_details()[0]["index"]
-        ops = getattr(self.interpreter, "_get_ops_details", None)
-        # XNNPACK is the only delegate this Interpreter applies by default; a DELEGATE node means it took the graph.
-        self.delegate = ("XNNPACK" if any(op["op_name"] == "DELEGATE" for op in ops()) else None) if ops else None
-        self.fast_path = tflite_delegation(ops()) if ops else None
-        self.run = self.interpreter.invoke
-
-    def feed(self, arrays):
-        for spec, array in zip(self.inputs, arrays):
-            self.interpreter.set_tensor(spec["index"], array)
-
-    def output(self) -> np.ndarray:
-        return self.interpreter.get_tensor(self.output_index)
-
-
-class CompiledModelBackend:
-    """LiteRT's CompiledModel API on the CPU accelerator (XNNPACK); its buffers are made once and reused.
-
-    It reports neither quantization parameters nor its partitioning, so `described` (from the classic Interpreter
-    on the same file, which applies the same XNNPACK delegate) supplies the input specs and the delegate.
-    """
-
-    shared_environment = None  # one per process, created outside init_ms as the official tool does
-
-    def __init__(self, path: str, threads: int, described):
-        try:
-            from ai_edge_litert import compiled_model, environment, hardware_accelerator, options as litert_options
-        except ImportError as exc:
-            raise RunnerError(f"expected ai-edge-litert with the CompiledModel API (2.3 or later), received "
-                              f"{one_line(exc)}; fix: pip install -U ai-edge-litert") from None
-        options = litert_options.Options(hardware_accelerators=hardware_accelerator.HardwareAccelerator.CPU,
-                                         cpu_options=litert_options.CpuOptions(num_threads=threads))
-        with native_output_silenced():
-            if CompiledModelBackend.shared_environment is None:
-                CompiledModelBackend.shared_environment = environment.Environment.create()
-            start = time.perf_counter()
-            model = compiled_model.CompiledModel.from_file(path, environment=CompiledModelBackend.shared_environment,
-                                                           options=options)
-            self.in_buffers, self.out_buffers = model.create_input_buffers(0), model.create_output_buffers(0)
-            self.init_ms = ms_since(start)
-        signature, names = next(iter(model.get_signature_list().items()))
-        known, details = {s["name"]: s for s in described.inputs}, model.get_input_tensor_details(signature)
-        self.inputs = [dict(known.get(details[n]["name"], {"scale": None, "zero_point": 0}),
-                            shape=list(details[n]["shape"]), dtype=np.dtype(details[n]["dtype"]))
-                       for n in names["inputs"]]
-        out = model.get_output_tensor_details(signature)[names["outputs"][0]]
-        self.output_shape, self.output_dtype = list(out["shape"]), np.dtype(out["dtype"])
-        self.delegate, self.fast_path, self.model = described.delegate, described.fast_path, model
-        self.run = functools.partial(model.run_by_index, 0, self.in_buffers, self.out_buffers)
-
-    def feed(self, arrays):
-        with native_output_silenced():  # the first write sets up (and logs) a LiteRT environment of its own
-            for buffer, array in zip(self.in_buffers, arrays):
-                buffer.write(array)
-
-    def output(self) -> np.ndarray:
-        size = int(np.prod(self.output_shape))
-        return self.out_buffers[0].read(size, self.output_dtype).reshape(self.output_shape)
-
-
-class OnnxBackend:
-    """A plain onnxruntime CPU session: N intra-op threads, one inter-op thread."""
-
-    delegate = None
-
-    def __init__(self, ort, path: str, threads: int):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads, options.log_severity_level = threads, 1, 3
-        start = time.perf_counter()
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        self.init_ms = ms_since(start)
-        self.ort, self.path, self.fast_path = ort, path, None
-        self.inputs, self.feeds, self.outputs = [], {}, None
-        for i in self.session.get_inputs():
-            shape = [d if isinstance(d, int) and d > 0 else None for d in i.shape]
-            if None in shape[1:]:
-                raise RunnerError(f"expected static input dimensions after the batch, received {i.name}{i.shape}")
-            dtype = {"float": "float32", "double": "float64"}.get(i.type[7:-1], i.type[7:-1])  # "tensor(uint8)"
-            self.inputs.append({"name": i.name, "shape": [1] + shape[1:], "dtype": np.dtype(dtype)})
-
-    def feed(self, arrays):
-        self.feeds = {spec["name"]: array for spec, array in zip(self.inputs, arrays)}
-        if self.fast_path is None:  # one profiled run in a session of its own, outside every timing
-            self.fast_path = onnx_kernels(self.ort, self.path, self.feeds)
-
-    def run(self):
-        self.outputs = self.session.run(None, self.feeds)
-
-    def output(self) -> np.ndarray:
-        return self.outputs[0]
-
-
-# --- fast path: which ops the runtime's fast kernels take on this device (pipeline/convert/fastpath.py, standalone) ------
-
-EDGE_OPS = ("QUANTIZE", "DEQUANTIZE", "SOFTMAX")  # builtin I/O conversions at the graph's edges: cheap
-ONNX_LAYOUT = ("Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Shape", "ReorderInput",
-               "ReorderOutput", "Concat", "Pad", "Gather", "Slice")
-
-
-def _counts(names) -> dict:
-    counts = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def tflite_delegation(ops: list) -> dict:
-    """XNNPACK partitions and the op types inside / outside them, from Interpreter._get_ops_details().
-
-    Each DELEGATE node is one partition; the ops it replaced are found by walking back from its output tensors
-    to its input tensors. The same rule as pipeline/convert/fastpath.py, copied because this file stands alone.
-    """
-    original = [op for op in ops if op["op_name"] != "DELEGATE"]
-    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
-    producer = {int(t): op["index"] for op in original for t in op["outputs"]}
-    inputs_of = {op["index"]: [int(t) for t in op["inputs"] if t >= 0] for op in original}
-    inside = set()
-    for node in delegates:
-        boundary, stack = {int(t) for t in node["inputs"]}, [int(t) for t in node["outputs"]]
-        while stack:
-            tensor = stack.pop()
-            index = producer.get(tensor)
-            if tensor in boundary or index is None or index in inside:
-                continue
-            inside.add(index)
-            stack.extend(inputs_of[index])
-    builtin = [op["op_name"] for op in original if op["index"] not in inside]
-    slow = _counts(n for n in builtin if n not in EDGE_OPS)
-    return {"runtime": "xnnpack", "ops": len(original), "partitions": len(delegates),
-            "fast": _counts(op["op_name"] for op in original if op["index"] in inside), "slow": slow,
-            "edge": _counts(n for n in builtin if n in EDGE_OPS), "on_fast_path": len(delegates) == 1 and not slow}
-
-
-def onnx_kernels(ort, path: str, feeds: dict) -> dict:
-    """The kernels one profiled onnxruntime run executes, by op type: integer (QLinear*...), Q/DQ, and float ops,
-    which in a quantized graph run between Dequantize/Quantize (a QDQ group onnxruntime could not fuse)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as scratch:
-        options = ort.SessionOptions()
-        options.enable_profiling, options.log_severity_level = True, 3
-        options.profile_file_prefix = os.path.join(scratch, "profile")
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        session.run(None, feeds)
-        with open(session.end_profiling()) as f:
-            events = json.load(f)
-    names = [e["args"]["op_name"] for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")]
-    integer = [n for n in names if n.startswith(("QLinear", "QGemm", "NhwcQLinear")) or n.endswith("Integer")]
-    qdq = [n for n in names if n in ("QuantizeLinear", "DequantizeLinear")]
-    other = [n for n in names if n not in integer and n not in qdq and n not in ONNX_LAYOUT]
-    quantized = bool(integer or qdq)
-    return {"runtime": "onnxruntime-cpu", "ops": len(names), "partitions": None,
-            "fast": _counts(integer + ([] if quantized else other)), "slow": _counts(other if quantized else []),
-            "edge": _counts(qdq), "on_fast_path": not (quantized and other)}
 
 
 # --- inputs: realistic, seeded, identical on every platform --------------------------------------------------------
@@ -328,7 +104,7 @@ def host_info() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for dist in ("ai-edge-litert", "tflite-runtime", "onnxruntime"):
+    for dist in (m.PIP for m in runtimes.members()):
         with contextlib.suppress(PackageNotFoundError):
             versions[dist] = version(dist)
     pretty = re.search(r'^PRETTY_NAME="?([^"\n]*)', read_text("/etc/os-release") or "", re.M)
@@ -514,35 +290,45 @@ def measure(backend, args) -> tuple:
 
 
 def resolve_runtime(path: str, requested: str) -> str:
-    """The runtime for `path`: `auto` picks what is installed (ai-edge-litert before tflite-runtime)."""
-    name, ext = os.path.basename(path), os.path.splitext(path)[1].lower()
-    if ext not in (".tflite", ".onnx"):
-        raise RunnerError(f"expected a .tflite or .onnx model, received {path!r}")
-    if ext == ".onnx" and requested not in ("auto", "onnxruntime"):
-        raise RunnerError(f"expected --runtime auto or onnxruntime for {name}, received --runtime {requested}")
-    if ext == ".tflite" and requested == "onnxruntime":
-        raise RunnerError(f"expected a LiteRT/TFLite runtime for {name}, received --runtime onnxruntime")
-    if ext == ".onnx" or requested != "auto":
-        return "onnxruntime" if ext == ".onnx" else requested
-    for runtime in ("litert", "tflite-runtime"):
-        if installed(runtime):
+    """The runtime for `path`: `auto` picks the first installed member that runs its container (runtimes.MEMBERS)."""
+    name, container = os.path.basename(path), os.path.splitext(path)[1].lower()[1:]
+    if container not in runtimes.containers():
+        suffixes = " or ".join(f".{c}" for c in runtimes.containers())
+        raise RunnerError(f"expected a {suffixes} model, received {path!r}")
+    candidates = runtimes.names_for(container)
+    if requested != "auto":
+        if runtimes.container_of(requested) != container:
+            fitting = [n for n in runtimes.names() if runtimes.container_of(n) == container]
+            raise RunnerError(f"expected --runtime auto or a .{container} runtime ({', '.join(fitting)}) for {name}, "
+                              f"received --runtime {requested}")
+        return requested
+    for runtime in candidates:
+        if installed(runtimes.module_of(runtime).MODULE):
             return runtime
-    raise RunnerError(f"expected ai-edge-litert or tflite-runtime to run {name}, received neither installed; "
-                      f"fix: {PIP_FIX['litert']}")
+    if len(candidates) == 1:
+        return candidates[0]  # loading names the pip fix
+    first = runtimes.module_of(candidates[0])
+    raise RunnerError(f"expected {' or '.join(runtimes.module_of(c).PIP for c in candidates)} to run {name}, "
+                      f"received none installed; fix: {first.INSTALL}")
 
 
-def load_backend(runtime: str, path: str, threads: int, described=None):
-    """Load `path` with one concrete runtime; a CompiledModel needs `described` (see describe_tflite)."""
+def this_device() -> dict:
+    """This python as the probe describes a device (machine, numpy, CPU features)."""
+    from_probe = getattr(this_device, "cached", None)
+    if from_probe is None:
+        from_probe = this_device.cached = runtimes._probe.probe(())
+    return from_probe
+
+
+def load_backend(runtime: str, path: str, threads: int, context=None):
+    """Load `path` with one concrete runtime name (see runtimes/__init__.py for the backend's fields)."""
+    module = runtimes.module_of(runtime)
+    why = runtimes.incompatible(runtime, this_device()) if installed(module.MODULE) else None
+    if why:
+        raise RunnerError(f"expected {module.PIP} to be importable on this python, "
+                          f"{why.format(python=os.path.basename(sys.executable) or 'python')}")
     try:
-        if runtime == "onnxruntime":
-            return OnnxBackend(import_runtime("onnxruntime"), path, threads)
-        module = import_runtime("tflite-runtime" if runtime == "tflite-runtime" else "litert")
-        if runtime == "litert-compiled":
-            if not compiled_model_safe():
-                raise RunnerError("expected an ARM core with LSE atomics for the CompiledModel, received one "
-                                  "without (e.g. Cortex-A72); use --runtime litert-interpreter")
-            return CompiledModelBackend(path, threads, described)
-        return InterpreterBackend(module, path, threads)
+        return module.load(runtime, path, threads, context=context)
     except RunnerError:
         raise
     except Exception as exc:
@@ -550,63 +336,37 @@ def load_backend(runtime: str, path: str, threads: int, described=None):
                           f"({one_line(exc)})") from None
 
 
-def describe_tflite(path: str):
-    """Input specs and delegate of a .tflite from a 1-thread ai-edge-litert Interpreter, which is then released.
-
-    Loading it first also verifies the file: a CompiledModel crashes on a truncated flatbuffer.
-    """
-    interpreter = load_backend("litert-interpreter", path, 1)
-    return types.SimpleNamespace(inputs=interpreter.inputs, delegate=interpreter.delegate,
-                                 fast_path=interpreter.fast_path)
-
-
-def compiled_model_safe() -> bool:
-    """False on ARMv8.0 cores without LSE atomics (Raspberry Pi 4's Cortex-A72).
-
-    ai-edge-litert 2.3's CompiledModel loads an accelerator library built with LSE, which kills the
-    process with SIGILL on such cores; the classic Interpreter works there.
-    """
-    if platform.machine() not in ("aarch64", "arm64"):
-        return True
-    features = re.search(r"^Features\s*:(.*)$", read_text("/proc/cpuinfo") or "", re.MULTILINE)
-    return bool(features and "atomics" in features.group(1).split())
+def trial(seed: int):
+    """The interleaved timing a runtime's `choose` hook compares its paths with: {name: backend} -> {name: p50}."""
+    def p50s(candidates: dict) -> dict:
+        times = {name: [] for name in candidates}
+        for backend in candidates.values():
+            backend.feed(make_inputs(backend.inputs, seed))
+            time_runs(backend.run, 3)
+        for _ in range(6):  # short turns, so load that comes and goes hits both paths
+            for name, backend in candidates.items():
+                times[name].extend(time_runs(backend.run, 3))
+        return {name: float(np.median(t)) for name, t in times.items()}
+    return p50s
 
 
-def pick_litert_path(path: str, threads: int, seed: int, described, notes: list) -> str:
-    """Time ai-edge-litert's CompiledModel and classic Interpreter briefly, interleaved; return the faster one."""
-    if not compiled_model_safe():
-        notes.append("CompiledModel skipped: this ARM core lacks LSE atomics (ai-edge-litert 2.3 dies with SIGILL)")
-        return "litert-interpreter"
-    try:
-        candidates = {"litert-compiled": load_backend("litert-compiled", path, threads, described),
-                      "litert-interpreter": load_backend("litert-interpreter", path, threads)}
-    except RunnerError as exc:
-        notes.append(f"{os.path.basename(path)}: CompiledModel unavailable ({exc}), using the Interpreter")
-        return "litert-interpreter"
-    times = {name: [] for name in candidates}
-    for backend in candidates.values():
-        backend.feed(make_inputs(backend.inputs, seed))
-        time_runs(backend.run, 3)
-    for _ in range(6):  # short turns, so load that comes and goes hits both paths
-        for name, backend in candidates.items():
-            times[name].extend(time_runs(backend.run, 3))
-    p50 = {name: float(np.median(t)) for name, t in times.items()}
-    best = min(p50, key=p50.get)
-    notes.append(f"{os.path.basename(path)}: trial p50 " + ", ".join(f"{n} {v:.3f} ms" for n, v in p50.items())
-                 + f" -> {best}")
-    return best
+def concrete_runtime(path: str, runtime: str, threads: int, seed: int, notes: list) -> tuple:
+    """(runtime name to load, context): a runtime's `prepare` and `choose` hooks, when it has them."""
+    module = runtimes.module_of(runtime)
+    prepare, choose = getattr(module, "prepare", None), getattr(module, "choose", None)
+    context = prepare(runtime, path) if prepare else None
+    if choose:
+        runtime = choose(runtime, path, threads, context, trial(seed), notes)
+    return runtime, context
 
 
 def benchmark(path: str, args, notes: list) -> dict:
     """Load, run once, warm up and time one model; then, if asked, dump its output on the seeded input."""
-    runtime = resolve_runtime(path, args.runtime)
-    described = describe_tflite(path) if runtime in ("litert", "litert-compiled") else None
-    if runtime == "litert":
-        runtime = pick_litert_path(path, args.threads, args.seed, described, notes)
+    runtime, context = concrete_runtime(path, resolve_runtime(path, args.runtime), args.threads, args.seed, notes)
     gc.collect()
     reset_peak_rss()
     before = thermal_state()
-    backend = load_backend(runtime, path, args.threads, described)
+    backend = load_backend(runtime, path, args.threads, context)
     inputs = make_inputs(backend.inputs, args.seed)
     try:
         backend.feed(inputs)
@@ -633,9 +393,8 @@ def benchmark(path: str, args, notes: list) -> dict:
             raise RunnerError(f"expected a writable --dump-outputs folder, received {one_line(exc)}") from None
     latency = dict(zip(("p50", "p90", "p99"), np.percentile(ms, [50, 90, 99])), mean=ms.mean(), min=ms.min(),
                    max=ms.max(), std=ms.std(ddof=1) if len(ms) > 1 else 0.0)
-    module = sys.modules.get(MODULES["litert" if runtime.startswith("litert") else runtime])
     return {"model": os.path.basename(path), "bytes": os.path.getsize(path), "runtime": runtime,
-            "runtime_version": getattr(module, "__version__", None), "threads": args.threads,
+            "runtime_version": runtimes.module_of(runtime).version(), "threads": args.threads,
             "delegate": backend.delegate, "fast_path": backend.fast_path, "input_dtype": inputs[0].dtype.name, "init_ms": round(backend.init_ms, 3),
             "first_inference_ms": round(first_ms, 3), "runs": len(ms),
             "latency_ms": {k: round(float(latency[k]), 4) for k in ("p50", "p90", "p99", "mean", "std", "min", "max")},
@@ -681,8 +440,7 @@ def predict_model(path: str, args, folder: str, plan: dict) -> dict:
     seconds = time.perf_counter() - start
     os.makedirs(os.path.join(folder, "outputs"), exist_ok=True)
     np.save(os.path.join(folder, "outputs", name + ".npy"), output)
-    module = sys.modules.get(MODULES["litert" if runtime.startswith("litert") else runtime])
-    return {"model": name, "runtime": runtime, "runtime_version": getattr(module, "__version__", None),
+    return {"model": name, "runtime": runtime, "runtime_version": runtimes.module_of(runtime).version(),
             "threads": args.threads, "delegate": backend.delegate, "images": int(len(output)),
             "output_dtype": output.dtype.name, "seconds": round(seconds, 3)}
 

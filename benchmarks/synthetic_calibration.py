@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
 """Data-free (synthetic, ZeroQ) versus real-image int8 calibration on the reference checkpoints.
 
-    python benchmarks/synthetic_calibration.py                 # the record (~15 min here) + the README table
+    python benchmarks/synthetic_calibration.py                 # the record (~15 min here); then benchmarks/readme.py
     python benchmarks/synthetic_calibration.py --limit 2000    # fewer test images (said in the record)
-    python benchmarks/synthetic_calibration.py --readme-only   # regenerate the README table from the record
 
 For each Fashion-MNIST reference checkpoint: the full-int8 per-channel .tflite (uint8 I/O, as `make int8`)
 calibrated (a) on 200 training images and (b) on synthetic inputs at two optimisation budgets; int8 top-1 on
 the held-out test images against the float model's. It also times the synthesis for V1 alpha 0.75 at 224 px
 (the headline `make int8 ALPHA=0.75`, default settings; random weights: the time does not depend on their
-values) and records how busy the machine was. Writes benchmarks/records/synthetic_calibration.json, then the README block.
+values) and records how busy the machine was. Writes benchmarks/records/synthetic_calibration.json (benchmarks/readme.py renders its table).
 """
 from __future__ import annotations
 
@@ -129,15 +128,6 @@ def readme_block(record: dict) -> str:
     return "\n".join(lines)
 
 
-def update_readme(record: dict, readme: Path = README) -> None:
-    from mobilenet_edge.pipeline.artifacts import write_text
-
-    text = readme.read_text()
-    begin, end = f"<!-- begin:{BLOCK} -->", f"<!-- end:{BLOCK} -->"
-    head, _, rest = text.partition(begin)
-    _, _, tail = rest.partition(end)
-    write_text(readme, f"{head}{begin}\n{readme_block(record)}\n{end}{tail}")
-
 
 def main(argv=None) -> int:
     import json
@@ -150,26 +140,23 @@ def main(argv=None) -> int:
     p.add_argument("--only", default=None, help="measure these checkpoints only, e.g. 'v2:1.0 v3-small:1.0' "
                    "(the record keeps the others' rows)")
     p.add_argument("--skip-headline", action="store_true", help="keep the recorded 224 px timing")
-    p.add_argument("--readme-only", action="store_true", help="regenerate the README block from the record")
     args = p.parse_args(argv)
-    if not args.readme_only:
-        old = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
-        wanted = [(a, float(al)) for a, al in (x.split(":") for x in args.only.split())] if args.only else CHECKPOINTS
-        rows = {r["variant"]: r for r in old.get("checkpoints", []) if r.get("settings") == [list(x) for x in SETTINGS]}
-        headline = old.get("headline")
-        with tempfile.TemporaryDirectory() as cache:  # measure the synthesis, never a cache hit
-            for arch, alpha in wanted:
-                row = {**measure_checkpoint(arch, alpha, args.limit, Path(cache)), "settings": [list(x) for x in SETTINGS]}
-                rows[row["variant"]] = row
-                # Written after each checkpoint: a long run interrupted keeps what it measured.
-                write_json(RECORD, record(rows, headline))
-            if not args.skip_headline:
-                default = SyntheticConfig()
-                headline = time_headline(32, default.steps, Path(cache))
-        write_json(RECORD, record(rows, headline))
-        print(f"written: {RECORD}")
-    update_readme(json.loads(RECORD.read_text()))
-    print(f"README block {BLOCK} updated")
+    old = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
+    wanted = [(a, float(al)) for a, al in (x.split(":") for x in args.only.split())] if args.only else CHECKPOINTS
+    rows = {r["variant"]: r for r in old.get("checkpoints", []) if r.get("settings") == [list(x) for x in SETTINGS]}
+    headline = old.get("headline")
+    with tempfile.TemporaryDirectory() as cache:  # measure the synthesis, never a cache hit
+        for arch, alpha in wanted:
+            row = {**measure_checkpoint(arch, alpha, args.limit, Path(cache)), "settings": [list(x) for x in SETTINGS]}
+            rows[row["variant"]] = row
+            # Written after each checkpoint: a long run interrupted keeps what it measured.
+            write_json(RECORD, record(rows, headline))
+        if not args.skip_headline:
+            default = SyntheticConfig()
+            headline = time_headline(32, default.steps, Path(cache))
+    write_json(RECORD, record(rows, headline))
+    print(f"written: {RECORD}")
+    print(f"now regenerate the tables: python benchmarks/readme.py (block {BLOCK})")
     return 0
 
 

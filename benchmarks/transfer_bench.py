@@ -2,7 +2,7 @@
 """Transfer vs. from scratch on a folder of photos: what the reference backbone buys in the same budget.
 
     python benchmarks/transfer_bench.py              # makes the task, trains both ways, writes the record
-    python benchmarks/transfer_bench.py --readme     # only rewrites README.md's table from the record
+    python benchmarks/transfer_bench.py --from-record   # print the record's table (benchmarks/readme.py renders it)
 
 The task (benchmarks/photo_task.py): 3 Fashion-MNIST classes x 200 JPEG "photos" (112 px, coloured garments
 on tinted backdrops, from the test split the reference checkpoints never trained on), made deterministically.
@@ -106,23 +106,16 @@ def table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, name: str, body: str) -> str:
-    begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
-    head, _, rest = text.partition(begin)
-    _, _, tail = rest.partition(end)
-    return f"{head}{begin}\n{body}\n{end}{tail}"
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--readme", action="store_true", help="only rewrite README.md's table from the record")
+    p.add_argument("--from-record", action="store_true", help="measure nothing; print the table of the record")
     args = p.parse_args(argv)
-    if not args.readme:
+    if not args.from_record:
         from mobilenet_edge.pipeline.artifacts import write_json
 
         write_json(RECORD, measure())
     record = json.loads(RECORD.read_text())
-    README.write_text(replace_block(README.read_text(), BLOCK, table(record)))
+    print("now regenerate the tables: python benchmarks/readme.py")
     print(table(record))
     return 0
 

@@ -12,7 +12,8 @@ import traceback
 import warnings
 from pathlib import Path
 
-from mobilenet_edge.pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant, resolution_from
+from mobilenet_edge.pipeline.config import (FORMATS, SAMPLE_LIMIT, TRAIN_RESOLUTION, ExportConfig, QuantConfig, Variant,
+                                            resolution_from)
 from mobilenet_edge.pipeline.cli_errors import EXIT_BUG, EXIT_OS, EXIT_TOOL, EXIT_USAGE, image_list, os_error_message
 from mobilenet_edge.pipeline import show
 from mobilenet_edge.pipeline.cli_args import parser, thread_counts
@@ -122,24 +123,39 @@ def cmd_validate(args) -> int:
     from mobilenet_edge.pipeline.validate import validate
 
     variant = _variant(args)
+    device = _device(args) if args.host else None  # a bad HOST is said before the validation here runs
     result = validate(variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task), _validation_config(args))
     print(show.validation_table(json.loads(result.path.read_text())))
     code = _print_validation(result)
-    if args.host:
-        _validate_on_device(args, variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task))
+    if device is not None:
+        _validate_on_device(args, device, variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task))
     return code
 
 
-def _validate_on_device(args, folder: Path, task) -> None:
+def _validate_on_device(args, device, folder: Path, task) -> None:
     """`validate --host`: the same images on the device; differences are findings (printed, exit code kept)."""
     from mobilenet_edge.pipeline.config import ValidationConfig
-    from mobilenet_edge.pipeline.validate.device import DeviceTarget, validate_on_device
+    from mobilenet_edge.pipeline.validate.device import validate_on_device
 
-    target = DeviceTarget(args.host, port=args.port, identity=args.identity, known_hosts=args.known_hosts,
-                          ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
-                          python=args.python, profile=args.profile, threads=args.threads, runtime=args.runtime)
-    result = validate_on_device(folder, task, target, ValidationConfig(limit=args.limit or 1000, eval_dir=args.eval))
+    result = validate_on_device(folder, task, device, ValidationConfig(limit=args.limit or SAMPLE_LIMIT, eval_dir=args.eval),
+                                threads=args.threads, runtime=args.runtime)
     print(show.device_validation(json.loads(result.path.read_text()), result.path))
+
+
+NO_HOST = ("expected --host, received none (HOST=user@host, an ~/.ssh/config alias or pi-emulator; or a PROFILE "
+           "that names its device)")
+
+
+def _device(args):
+    """HOST=, PORT=, IDENTITY=, ..., PROFILE= as a device Target (targets.registry.resolve_target)."""
+    from mobilenet_edge.targets.registry import resolve_target
+
+    target = resolve_target(host=args.host or None, port=args.port, identity=args.identity, known_hosts=args.known_hosts,
+                            ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
+                            python=args.python, profile=args.profile)
+    if target.is_local:
+        raise PipelineError(NO_HOST)
+    return target
 
 
 def cmd_cost(args) -> int:
@@ -160,8 +176,9 @@ def cmd_train(args) -> int:
     from mobilenet_edge.pipeline.config import TrainConfig
 
     task = resolve_task(args.task)
-    variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho), task=args.task,
-                      weights="random", arch=args.arch)
+    given_side = args.res not in (None, "") or args.rho not in (None, "")
+    variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho) if given_side else TRAIN_RESOLUTION,
+                      task=args.task, weights="random", arch=args.arch)
     sides = tuple(_integers(args.resolutions, "RESOLUTIONS")) if args.resolutions else ()
     given = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr)) if v is not None}
     # A folder of photos gets the small-dataset practice (pipeline.train.finetune) unless told otherwise.
@@ -197,11 +214,11 @@ def cmd_report(args) -> int:
 def cmd_bench(args) -> int:
     from mobilenet_edge.calibration.tasks import resolve_task
     from mobilenet_edge.pipeline.recipe import variant_dir
-    from mobilenet_edge.targets.local import bench_local
+    from mobilenet_edge.targets.registry import resolve_target
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
-    path = bench_local(folder, threads=args.threads, runtime=args.runtime, runs=args.runs, profile=args.profile)
-    print(show.bench(path))
+    target = resolve_target("local", profile=args.profile)
+    print(show.bench(target.bench(folder, threads=args.threads, runtime=args.runtime, runs=args.runs)))
     return 0
 
 
@@ -218,14 +235,29 @@ def cmd_profile(args) -> int:
 def cmd_bench_remote(args) -> int:
     from mobilenet_edge.calibration.tasks import resolve_task
     from mobilenet_edge.pipeline.recipe import variant_dir
-    from mobilenet_edge.targets.ssh import bench_remote
+
+    from mobilenet_edge.targets.plan import artifacts_of
+
+    if not (args.host or args.profile):  # as argparse would say it, before anything else
+        raise PipelineError(NO_HOST)
+    folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    artifacts_of(folder)  # a variant not exported yet is the first thing to say, before the device is looked at
+    target = _device(args)
+    print(show.bench(target.bench(folder, threads=args.threads, runtime=args.runtime)))
+    return 0
+
+
+def cmd_bench_check(args) -> int:
+    """The runner against the official tools on one variant's files (benchmarks/reference_check.py)."""
+    from mobilenet_edge.benchmarks import reference_check
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.recipe import variant_dir
+    from mobilenet_edge.targets.plan import artifacts_of, thread_counts as counts
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
-    path = bench_remote(folder, args.host, port=args.port, threads=args.threads, runtime=args.runtime,
-                        profile=args.profile, identity=args.identity, strict_host_keys=not args.no_host_key_check,
-                        known_hosts=args.known_hosts, ssh_config=args.ssh_config)
-    print(show.bench(path))
-    return 0
+    artifacts_of(folder)  # a missing or empty folder is the usual one-line error, before any timing
+    threads = [] if args.threads is None else ["--threads", *map(str, counts(args.threads))]
+    return reference_check.main([str(folder), *threads])
 
 
 def cmd_android(args) -> int:
@@ -317,8 +349,8 @@ def cmd_sweep(args) -> int:
 
 
 COMMANDS = {"export": cmd_export, "validate": cmd_validate, "cost": cmd_cost, "train": cmd_train,
-            "report": cmd_report, "bench": cmd_bench, "bench-remote": cmd_bench_remote, "android": cmd_android,
-            "profile": cmd_profile,
+            "report": cmd_report, "bench": cmd_bench, "bench-remote": cmd_bench_remote, "bench-check": cmd_bench_check,
+            "android": cmd_android, "profile": cmd_profile,
             "predict": cmd_predict, "clean": cmd_clean, "demo": cmd_demo, "sweep": cmd_sweep}
 
 

@@ -9,30 +9,43 @@ import os
 from pathlib import Path
 
 from mobilenet_edge.pipeline.cli_errors import OneLineParser
-from mobilenet_edge.pipeline.config import FORMATS
+from mobilenet_edge.pipeline.config import (ANDROID_EPOCHS, DEFAULT_FORMATS, DEFAULT_OUT, DEFAULT_TASK, FORMATS,
+                                            PAPER_ALPHAS, PREDICT_TOP, SAMPLE_LIMIT, TRAIN_TASK,
+                                            DeviceProfile, ExportConfig, Gates, QuantConfig, SweepConfig, TrainConfig)
 
 DESCRIPTION = "`mobilenet-edge`: the command line. Parses arguments, calls one library function, prints the result."
+# Every default below is read from pipeline/config.py, where it is stated once; help texts quote it as %(default)s.
+QUANT, GATES, TRAIN, SWEEP = QuantConfig(), Gates(), TrainConfig(), SweepConfig()
 
 
-def add_variant_args(p: argparse.ArgumentParser, task_default: str = "imagenet") -> None:
+def _words(values) -> str:
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def add_variant_args(p: argparse.ArgumentParser, task_default: str = DEFAULT_TASK) -> None:
     p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
     p.add_argument("--alpha", default="1.0", help="width multiplier (default 1.0): (0, 1] for v1/v3, (0, 1.4] for v2")
     p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224; the reference "
                    "checkpoint's training size, 64, for TASK=fashion-mnist)")
     p.add_argument("--rho", default=None, help="resolution multiplier in (0, 1]: RES = round(224 * rho)")
-    p.add_argument("--task", default=task_default, help="imagenet | fashion-mnist | folder of class sub-folders")
+    p.add_argument("--task", default=task_default,
+                   help="imagenet | fashion-mnist | folder of class sub-folders (default %(default)s)")
     p.add_argument("--weights", default=None, help="imagenet | random | reference | path (default: the task's)")
-    p.add_argument("--out", default="artifacts", type=Path, help="output folder (default artifacts)")
+    p.add_argument("--out", default=DEFAULT_OUT, type=Path, help="output folder (default %(default)s)")
 
 
 def _add_validation_args(p: argparse.ArgumentParser, limit: int | None = None) -> None:
     p.add_argument("--limit", type=int, default=limit,
                    help=f"validate on this many held-out images (default {limit or 'all'})")
     p.add_argument("--eval", default=None, help="ImageNet-val style folder (one sub-folder per synset)")
-    p.add_argument("--gate-fp32", type=float, default=0.999, help="min top-1 agreement for fp32 (default 0.999)")
-    p.add_argument("--gate-fp16", type=float, default=0.995, help="min top-1 agreement for fp16 (default 0.995)")
-    p.add_argument("--gate-int8-drop", type=float, default=1.0, help="max int8 top-1 drop in points (default 1.0)")
-    p.add_argument("--gate-int8-agreement", type=float, default=0.97, help="min int8 agreement without labels")
+    p.add_argument("--gate-fp32", type=float, default=GATES.fp32_agreement,
+                   help="min top-1 agreement for fp32 (default %(default)s)")
+    p.add_argument("--gate-fp16", type=float, default=GATES.fp16_agreement,
+                   help="min top-1 agreement for fp16 (default %(default)s)")
+    p.add_argument("--gate-int8-drop", type=float, default=GATES.int8_drop_points,
+                   help="max int8 top-1 drop in points (default %(default)s)")
+    p.add_argument("--gate-int8-agreement", type=float, default=GATES.int8_agreement,
+                   help="min int8 top-1 agreement (default %(default)s)")
 
 
 def _add_ssh_args(p: argparse.ArgumentParser) -> None:
@@ -56,14 +69,12 @@ def thread_counts(text: str) -> int | tuple[int, ...] | None:
 
 def _export_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
-    p.add_argument("--n", type=int, default=200, help="calibration samples (default 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--int8-io", default="uint8", choices=["uint8", "int8", "float"], help="full-int8 I/O dtype")
+    _calibration_flags(p)
     p.add_argument("--per-tensor", action="store_true", help="also write the per-tensor int8 .tflite")
     p.add_argument("--per-tensor-only", action="store_true", help="int8 with per-tensor weights only")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=int, default=ExportConfig.opset, help="ONNX opset (default %(default)s)")
     p.add_argument("--diagnose", action="store_true", help="per-layer int8 diagnosis (quantization debugger)")
-    p.add_argument("--keep-float", type=int, default=0, metavar="K",
+    p.add_argument("--keep-float", type=int, default=QUANT.keep_float, metavar="K",
                    help="also write an int8 .tflite with the K worst layers kept in float")
     p.add_argument("--no-metadata", action="store_true", help="do not embed TFLite metadata")
     _int8_flags(p)
@@ -73,11 +84,19 @@ def _int8_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-url", default=None, help="download calibration images: a .tar.gz/.tgz/.tar/.zip of images "
                    "(only with --calib-sha256; cached under ~/.cache/mobilenet-edge)")
     p.add_argument("--calib-sha256", default=None, help="the sha256 the --calib-url archive must have")
-    p.add_argument("--synthetic-n", type=int, default=32,
-                   help="samples of data-free calibration (CALIB=synthetic, or TASK=imagenet without CALIB; default 32)")
-    p.add_argument("--synthetic-steps", type=int, default=25, help="optimisation steps per synthetic batch (default 25)")
+    p.add_argument("--synthetic-n", type=int, default=QUANT.synthetic_samples, help="samples of data-free "
+                   "calibration (CALIB=synthetic, or TASK=imagenet without CALIB; default %(default)s)")
+    p.add_argument("--synthetic-steps", type=int, default=QUANT.synthetic_steps,
+                   help="optimisation steps per synthetic batch (default %(default)s)")
     p.add_argument("--budget", type=float, default=None, metavar="POINTS",
                    help="search for the cheapest int8 file within this top-1 drop (points) on held-out images")
+
+
+def _calibration_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=QUANT.num_samples, help="calibration samples (default %(default)s)")
+    p.add_argument("--seed", type=int, default=QUANT.seed)
+    p.add_argument("--int8-io", default=QUANT.io_dtype, choices=["uint8", "int8", "float"],
+                   help="full-int8 I/O dtype (default %(default)s)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -97,7 +116,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="accuracy drift of every artifact of a variant vs. the float model")
     add_variant_args(p)
     _add_validation_args(p)
-    p.add_argument("--host", default=None, help="also validate on this device over ssh (LIMIT default 1000 there)")
+    p.add_argument("--host", default=None, help="also validate on this device: user@host, an ~/.ssh/config alias "
+                   f"or pi-emulator (LIMIT default {SAMPLE_LIMIT} there)")
     _add_ssh_args(p)
     p.add_argument("--python", default=None, help="the device's python (default: the profile's, else python3)")
     p.add_argument("--profile", default=None, help="device profile name or .toml path")
@@ -109,17 +129,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", default="1.0")
     p.add_argument("--res", default=None)
     p.add_argument("--rho", default=None)
-    p.add_argument("--classes", type=int, default=1000)
+    p.add_argument("--classes", type=int, default=1000, help="classifier width (default %(default)s: ImageNet's)")
     p.add_argument("--json", type=Path, default=None, help="also write the table as JSON here")
 
     p = sub.add_parser("train", help="train MobileNet on the reference task or a folder of class sub-folders")
-    add_variant_args(p, task_default="fashion-mnist")
-    p.add_argument("--epochs", type=int, default=8)
+    add_variant_args(p, task_default=TRAIN_TASK)  # without RES or RHO: TRAIN_RESOLUTION (cli.cmd_train)
+    p.add_argument("--epochs", type=int, default=TRAIN.epochs, help="default %(default)s")
     p.add_argument("--batch-size", type=int, default=None, help="default 128 (a folder of photos: 32)")
     p.add_argument("--lr", type=float, default=None, help="default 2e-3 (a folder of photos: 5e-3, then 1e-3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=TRAIN.seed)
     p.add_argument("--limit", type=int, default=None, help="use only this many training images")
-    p.add_argument("--init", default="random", help="random (from scratch), imagenet, reference (the Fashion-MNIST "
+    p.add_argument("--init", default=TRAIN.init, help="random (from scratch), imagenet, reference (the Fashion-MNIST "
                    "checkpoint of ARCH/ALPHA), or a checkpoint / .keras file of the same ARCH and ALPHA, any classes")
     p.add_argument("--resolutions", default=None,
                    help="train at several input sides in turn, e.g. '32 48 64 96' (RES must be one of them)")
@@ -127,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
                    help="folder for the checkpoint (default OUT/checkpoints/<task>)")
 
     p = sub.add_parser("report", help="write OUT/report.md, report.html, summary.json over every variant")
-    p.add_argument("--out", default="artifacts", type=Path)
+    p.add_argument("--out", default=DEFAULT_OUT, type=Path)
 
     for name in ("bench", "bench-remote"):
         p = sub.add_parser(name, help=f"latency of every artifact of a variant ({name})")
@@ -137,10 +157,17 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--runtime", default="auto")
         p.add_argument("--profile", default=None, help="device profile name or .toml path")
         if name == "bench":
-            p.add_argument("--runs", type=int, default=100)
+            p.add_argument("--runs", type=int, default=DeviceProfile.runs, help="timed runs (default %(default)s)")
         else:
-            p.add_argument("--host", required=True, help="user@host of the device")
+            p.add_argument("--host", default=None, help="user@host, an ~/.ssh/config alias or pi-emulator "
+                           "(default: the device --profile names)")
             _add_ssh_args(p)
+            p.add_argument("--python", default=None, help="the device's python (default: the profile's, else python3)")
+
+    p = sub.add_parser("bench-check", help="the runner's p50 beside the official tools' (LiteRT's benchmark, a plain "
+                                           "onnxruntime loop) for every artifact of a variant: ratios at 1 and 2 threads")
+    add_variant_args(p)
+    p.add_argument("--threads", type=thread_counts, default=None, help="thread counts (default: 1 and 2)")
 
     p = sub.add_parser("profile", help="time per op type and per layer of every artifact of a variant "
                                        "(LiteRT, ONNX Runtime, OpenVINO) -> profile-local.json")
@@ -156,49 +183,47 @@ def parser() -> argparse.ArgumentParser:
     _add_validation_args(p)
     p.add_argument("--init", default="reference", help="folder TASK without --weights: what training starts from "
                    "(reference: the Fashion-MNIST checkpoint of ARCH/ALPHA, imagenet, random, or a file)")
-    p.add_argument("--epochs", type=int, default=15, help="end-to-end epochs when training (default 15)")
+    p.add_argument("--epochs", type=int, default=ANDROID_EPOCHS, help="end-to-end epochs when training (default %(default)s)")
     p.add_argument("--checkpoints", type=Path, default=None, help="default OUT/checkpoints/<task>")
     p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
-    p.add_argument("--n", type=int, default=200, help="calibration samples (default 200)")
-    p.add_argument("--int8-io", default="uint8", choices=["uint8", "int8", "float"], help="full-int8 I/O dtype")
+    _calibration_flags(p)
 
     p = sub.add_parser("predict", help="top-k labels of images with any artifact, fed by its own recorded preprocessing")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files and/or folders (searched recursively)")
     p.add_argument("--artifact", type=Path, default=None,
                    help=".keras, .tflite or .onnx file (default: the variant's int8 .tflite under OUT)")
-    p.add_argument("--top", type=int, default=5, help="labels per image (default 5)")
+    p.add_argument("--top", type=int, default=PREDICT_TOP, help="labels per image (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--image-list", default=None, help="IMAGE as make passes it: one path, or several separated "
                    "by spaces (shell-style quotes around a path with spaces)")
     add_variant_args(p)
 
     p = sub.add_parser("clean", help="delete OUT, only if the pipeline created it (it holds .mobilenet_edge)")
-    p.add_argument("--out", default="artifacts", type=Path)
+    p.add_argument("--out", default=DEFAULT_OUT, type=Path)
 
     p = sub.add_parser("demo", help="the offline reference task end to end (Fashion-MNIST checkpoints)")
-    p.add_argument("--out", default="artifacts", type=Path)
-    p.add_argument("--alphas", default="0.25 0.5 0.75 1.0", help="checkpoints to run (missing ones are skipped)")
+    p.add_argument("--out", default=DEFAULT_OUT, type=Path)
+    p.add_argument("--alphas", default=_words(PAPER_ALPHAS), help="checkpoints to run (default %(default)s; missing ones are skipped)")
     p.add_argument("--limit", type=int, default=None, help="held-out images for validation (default all 10,000)")
     p.add_argument("--no-bench", action="store_true")
 
     p = sub.add_parser("sweep", help="every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS: parallel, "
                                      "incremental, then the report (Pareto plots)")
-    p.add_argument("--task", default="imagenet", help="imagenet | fashion-mnist | folder of class sub-folders")
-    p.add_argument("--archs", default="v1", help="architectures, e.g. 'v1 v2 v3-small' (default v1)")
-    p.add_argument("--alphas", default="0.25 0.5 0.75 1.0", help="width multipliers (default the paper's four)")
+    p.add_argument("--task", default=SWEEP.task, help="imagenet | fashion-mnist | folder of class sub-folders "
+                   "(default %(default)s)")
+    p.add_argument("--archs", default=_words(SWEEP.archs), help="architectures, e.g. 'v1 v2 v3-small' (default %(default)s)")
+    p.add_argument("--alphas", default=_words(SWEEP.alphas), help="width multipliers (default %(default)s)")
     p.add_argument("--resolutions", default=None, help="input sides (default 128 160 192 224; for fashion-mnist "
                    "the sides its reference checkpoints were trained at)")
-    p.add_argument("--formats", default="fp32 fp16 int8 onnx", help=f"among {' '.join(FORMATS)}")
+    p.add_argument("--formats", default=_words(DEFAULT_FORMATS), help=f"among {' '.join(FORMATS)} (default %(default)s)")
     p.add_argument("--weights", default=None, help="imagenet | random | reference | path (default: the task's)")
-    p.add_argument("--out", default="artifacts", type=Path)
+    p.add_argument("--out", default=DEFAULT_OUT, type=Path)
     p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
-    p.add_argument("--n", type=int, default=200, help="calibration samples (default 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--int8-io", default="uint8", choices=["uint8", "int8", "float"], help="full-int8 I/O dtype")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    _calibration_flags(p)
+    p.add_argument("--opset", type=int, default=SWEEP.opset, help="ONNX opset (default %(default)s)")
     _int8_flags(p)
-    _add_validation_args(p, limit=1000)
-    p.add_argument("--executor", default="process", help="process (this machine) | ray")
+    _add_validation_args(p, limit=SWEEP.validation.limit)
+    p.add_argument("--executor", default=SWEEP.executor, help="process (this machine) | ray (default %(default)s)")
     p.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"),
                    help="an existing Ray cluster (default $RAY_ADDRESS; none: a local Ray instance)")
     p.add_argument("--ray-resources", default=None, help="Ray resources each job asks for, as JSON: "
@@ -208,9 +233,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bench", action="store_true", help="skip the latency benchmarks")
     p.add_argument("--bench-threads", default=None, help="runner threads (default: every core); several "
                    "('1 2 4') time each artifact at each count")
-    p.add_argument("--runs", default="100", help="timed runs per artifact (default 100)")
-    p.add_argument("--targets", default="local", help="where to benchmark: 'local', device profiles with a host "
-                   "(pi-emulator), ssh hosts or aliases, e.g. 'local pi-emulator' (default local)")
+    p.add_argument("--runs", default=str(SWEEP.bench_runs), help="timed runs per artifact (default %(default)s)")
+    p.add_argument("--targets", default=_words(SWEEP.targets), help="where to benchmark: 'local', device profiles "
+                   "with a host (pi-emulator), ssh hosts or aliases, e.g. 'local pi-emulator' (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 when an artifact fails its gate, too")
     return ap

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.archs import get_arch
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.targets.plan import DEFAULT_PREFERENCE, RUNTIME_FORMAT, check_threads
@@ -19,7 +20,16 @@ if TYPE_CHECKING:
     from mobilenet_edge.calibration.representative import CalibrationSet
 
 MIN_RESOLUTION = 32
-FORMATS = ("fp32", "fp16", "dynamic", "int8", "onnx", "onnx-int8")
+# Defaults that the CLI, the Makefile and the stages share: stated here only (the CLI's --help quotes them).
+DEFAULT_OUT = Path("artifacts")
+DEFAULT_TASK = "imagenet"  # TASK when none is given (train's is TRAIN_TASK: ImageNet cannot be had offline)
+TRAIN_TASK = "fashion-mnist"
+TRAIN_RESOLUTION = 64  # `train` without RES: the reference task's side
+PAPER_ALPHAS = (0.25, 0.5, 0.75, 1.0)  # the paper's four widths: demo and sweep
+ANDROID_EPOCHS = 15  # `android` with a folder TASK: end-to-end epochs when it trains
+SAMPLE_LIMIT = 1000  # held-out images where all of them would take too long: sweeps, validation on a device
+PREDICT_TOP = 5
+FORMATS = formats.names()  # the format registry's (pipeline/formats/): fp32 fp16 dynamic int8 onnx onnx-int8
 EXECUTORS = ("process", "ray")  # where a sweep runs its jobs (pipeline/sweep/executors.py)
 PAPER_RESOLUTIONS = (128, 160, 192, 224)
 DEFAULT_FORMATS = ("fp32", "fp16", "int8", "onnx")  # a sweep's
@@ -51,7 +61,7 @@ class Variant:
 
     alpha: float = 1.0
     resolution: int = 224
-    task: str = "imagenet"
+    task: str = DEFAULT_TASK
     weights: str = "imagenet"  # 'imagenet' | 'random' | 'reference' | path to .keras/.h5/.weights.h5
     arch: str = "v1"
 
@@ -112,12 +122,11 @@ class QuantConfig:
 class ExportConfig:
     formats: tuple[str, ...] = FORMATS
     opset: int = 17
-    out: Path = field(default_factory=lambda: Path("artifacts"))
+    out: Path = field(default_factory=lambda: DEFAULT_OUT)
 
     def __post_init__(self):
-        bad = [f for f in self.formats if f not in FORMATS]
-        if bad or not self.formats:
-            raise PipelineError(f"expected formats among {', '.join(FORMATS)}, received {', '.join(bad) or 'none'}")
+        # Canonical keys (tflite-int8) and today's names (int8) alike; kept as the names records use.
+        object.__setattr__(self, "formats", formats.canonical_names(self.formats))
         if not 9 <= int(self.opset) <= 21:
             raise PipelineError(f"expected an ONNX opset between 9 and 21, received {self.opset!r}")
 
@@ -132,6 +141,7 @@ class Gates:
     int8_agreement: float = 0.97  # int8 always; dynamic too when there are no labels
 
     def rule(self, precision: str, labelled: bool) -> tuple[str, float]:
+        """The gate of a format's `gate_rule` (pipeline/formats/: its precision unless it names another)."""
         if precision == "fp32":
             return "top1_agreement", self.fp32_agreement
         if precision == "fp16":
@@ -147,10 +157,17 @@ class ValidationConfig:
     eval_dir: str | None = None  # ImageNet-val style folder for TASK=imagenet
     gates: Gates = Gates()
     threads: int = 2  # per runtime; a sweep worker gets its share of the cores
+    # More runtimes to measure each artifact with, beside the default one of its container (runner names of
+    # benchmarks/runtimes/, e.g. a second runtime of .onnx files): one more row per artifact they run.
+    runtimes: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.limit is not None and self.limit < 1:
             raise PipelineError(f"expected --limit >= 1, received {self.limit}")
+        unknown = [r for r in self.runtimes if r not in RUNTIME_FORMAT]
+        if unknown:
+            raise PipelineError(f"expected validation runtimes among {', '.join(RUNTIME_FORMAT)}, "
+                                f"received {', '.join(unknown)}")
 
 @dataclass(frozen=True)
 class RecipeConfig:
@@ -202,16 +219,16 @@ class TrainConfig:
 class SweepConfig:
     """A grid and how to run it. `resolutions` None: the task's grid (see `default_resolutions`)."""
 
-    task: str = "fashion-mnist"
+    task: str = DEFAULT_TASK
     archs: tuple[str, ...] = ("v1",)
-    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    alphas: tuple[float, ...] = PAPER_ALPHAS
     resolutions: tuple[int, ...] | None = None
     formats: tuple[str, ...] = DEFAULT_FORMATS
     weights: str | None = None  # None: the task's default (reference | imagenet | random)
-    out: Path = Path("artifacts")
+    out: Path = DEFAULT_OUT
     quant: QuantConfig = field(default_factory=QuantConfig)
-    opset: int = 17
-    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=1000))
+    opset: int = ExportConfig.opset
+    validation: ValidationConfig = field(default_factory=lambda: ValidationConfig(limit=SAMPLE_LIMIT))
     bench: bool = True
     bench_threads: int | tuple[int, ...] | None = None  # None: the runner's default, every core; a tuple: each
     bench_runs: int = 100
@@ -224,9 +241,7 @@ class SweepConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
-        bad = [f for f in self.formats if f not in FORMATS]
-        if bad or not self.formats:
-            raise PipelineError(f"expected FORMATS among {' '.join(FORMATS)}, received {' '.join(bad) or 'none'}")
+        object.__setattr__(self, "formats", formats.canonical_names(self.formats, "FORMATS", " "))
         if self.executor not in EXECUTORS:
             raise PipelineError(f"expected EXECUTOR to be one of {', '.join(EXECUTORS)}, received EXECUTOR={self.executor!r}")
         check_threads(self.bench_threads)
@@ -252,7 +267,7 @@ class AndroidTaskConfig:
     train: TrainConfig = field(default_factory=TrainConfig)  # used only when the folder task is trained
     quant: QuantConfig = field(default_factory=QuantConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
-    out: Path = Path("artifacts")
+    out: Path = DEFAULT_OUT
     checkpoints: Path | None = None  # default OUT/checkpoints/<task>
     bench_threads: int | None = None  # None: every usable core
 
@@ -271,6 +286,7 @@ class DeviceProfile:
     port: int | None = None
     identity: str | None = None
     known_hosts: str | None = None
+    kind: str | None = None  # the target kind that reaches `host` (targets.registry.KINDS; None: ssh)
 
     def __post_init__(self):
         for key in ("threads", "warmup", "runs"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobilenet_edge.pipeline import build
-from mobilenet_edge.pipeline.config import FORMATS, ExportConfig, QuantConfig, Variant
+from mobilenet_edge.pipeline.config import FORMATS, PAPER_ALPHAS, ExportConfig, QuantConfig, Variant
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.recipe import export_variant
 from mobilenet_edge.pipeline.config import RecipeConfig
@@ -30,7 +30,7 @@ class DemoResult:
     summary: tuple[str, ...]
 
 
-def run_demo(out: Path, alphas=(0.25, 0.5, 0.75, 1.0), limit: int | None = None, bench: bool = True,
+def run_demo(out: Path, alphas=PAPER_ALPHAS, limit: int | None = None, bench: bool = True,
              archs: tuple[str, ...] | None = None) -> DemoResult:
     """Export, validate and benchmark each reference checkpoint (every ARCH, or `archs`) at its training
     resolution; write the report."""

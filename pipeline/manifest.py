@@ -7,13 +7,14 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.artifacts import sha256_file, write_json
 from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-CALIBRATED = {"int8", "onnx-int8"}  # formats whose files depend on the calibration record
+CALIBRATED = formats.calibrated_names()  # formats whose files depend on the calibration record (int8, onnx-int8)
 TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "numpy")
 
 
@@ -71,11 +72,11 @@ def manifest_problem(path: Path, expect: str | None = None, required=REQUIRED) -
     return None
 
 
-def entry_format(entry: dict) -> str:
-    """The FORMATS name of a manifest entry: fp32 | fp16 | dynamic | int8 | onnx | onnx-int8."""
-    if entry.get("format") == "onnx":
-        return "onnx" if entry.get("precision") == "fp32" else "onnx-int8"
-    return entry.get("precision")
+def entry_format(entry: dict) -> str | None:
+    """The format name of a manifest entry (fp32 | fp16 | dynamic | int8 | onnx | onnx-int8, see
+    pipeline/formats/), from its `format` (the container) and `precision`; None for a format no record has."""
+    fmt = formats.of_entry(entry)
+    return fmt.name if fmt else None
 
 
 def _previous(variant_dir: Path, variant: dict) -> dict:

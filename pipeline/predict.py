@@ -23,6 +23,7 @@ import numpy as np
 
 from mobilenet_edge.calibration.images import find_images, load_rgb
 from mobilenet_edge.calibration.preprocessing import RESIZE_METHODS, Preprocessing
+from mobilenet_edge.pipeline.config import PREDICT_TOP
 from mobilenet_edge.pipeline.validate import runtimes
 from mobilenet_edge.pipeline.convert.tflite import tflite_file_name
 from mobilenet_edge.pipeline.errors import PipelineError
@@ -95,7 +96,7 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def predict(artifact: Path, images: Sequence[str | Path], top_k: int = 5) -> PredictResult:
+def predict(artifact: Path, images: Sequence[str | Path], top_k: int = PREDICT_TOP) -> PredictResult:
     """Classify `images` (files and/or folders) with `artifact`; the `top_k` classes per image, best first."""
     artifact = Path(artifact)
     if not isinstance(top_k, int) or top_k < 1:

@@ -18,22 +18,19 @@ from mobilenet_edge.calibration.synthetic import SOURCE as SYNTHETIC, SyntheticC
 from mobilenet_edge.calibration.tasks import Task, resolve_task
 from mobilenet_edge.pipeline import build
 from mobilenet_edge.pipeline.cost import table as cost
-from mobilenet_edge.pipeline.artifacts import atomic_path, write_json, write_text
+from mobilenet_edge.pipeline.artifacts import atomic_path, write_text
+from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.config import QuantConfig, RecipeConfig, Variant
-from mobilenet_edge.pipeline.convert.tflite import Artifact, convert_tflite, tflite_file_name
-from mobilenet_edge.pipeline.convert.onnx import convert_onnx, convert_onnx_int8, metadata_props
+from mobilenet_edge.pipeline.convert.tflite import Artifact
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.clean import claim_output
 from mobilenet_edge.pipeline.convert.fastpath import audit_entries
 from mobilenet_edge.pipeline.convert.gpu_compat import gpu_compat
 from mobilenet_edge.pipeline.limits import check_before_work
 from mobilenet_edge.pipeline.manifest import CALIBRATED, entry_format, update_manifest, weights_record
-from mobilenet_edge.pipeline.validate import DIAGNOSIS, FLOAT_MODEL, ValidationResult, validate
+from mobilenet_edge.pipeline.validate import FLOAT_MODEL, ValidationResult, validate
 
 log = logging.getLogger(__name__)
-
-TFLITE_FORMATS = {"fp32": "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8"}
-
 
 @dataclass(frozen=True)
 class RecipeResult:
@@ -75,8 +72,8 @@ def ensure_writable(folder: Path) -> None:
             probe.unlink(missing_ok=True)
 
 
-def needs_calibration(formats) -> bool:
-    return bool({"int8", "onnx", "onnx-int8"} & set(formats))
+def needs_calibration(names) -> bool:
+    return formats.needs_samples(names)
 
 
 def calibration_count_and_seed(task: Task, quant: QuantConfig) -> tuple[int, int]:
@@ -101,16 +98,13 @@ def _metadata_writer(cfg: RecipeConfig, task: Task, calib: CalibrationSet | None
 
 def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: CalibrationSet | None,
                 weights_file: Path | None, on_artifact=None) -> list[Artifact]:
-    """Step 4: every requested format, TFLite first, then ONNX (int8 reuses the fp32 ONNX file).
+    """Step 4: every requested format, in the format registry's order (TFLite first, then ONNX: int8 reuses the
+    fp32 ONNX file); each format's converter is its record's (pipeline/formats/).
 
     `on_artifact(artifact)` runs as soon as each file is written (the recipe lists it in the manifest then).
     """
-    formats = cfg.export.formats
-    name = cfg.variant.name
     # Only the int8 files name their calibration set: each file's bytes then depend on its own inputs alone,
     # so the sweep redoes just the int8 files when N or CALIB change (and an fp32 file claims no calibration).
-    add_metadata = _metadata_writer(cfg, task, calib, weights_file)
-    float_metadata = _metadata_writer(cfg, task, None, weights_file)
     made = []
 
     def add(artifact: Artifact) -> None:
@@ -123,49 +117,13 @@ def convert_all(model, cfg: RecipeConfig, task: Task, folder: Path, calib: Calib
         from mobilenet_edge.pipeline.budget.trials import budget_search
 
         budget = budget_search(model, cfg, task, folder, calib)
-    for fmt in formats:
-        if fmt == "int8" and budget:
-            for artifact in budget.tflite(add_metadata):
-                add(artifact)
-        elif fmt in TFLITE_FORMATS:
-            add(convert_tflite(model, fmt, folder / tflite_file_name(name, fmt), calib, cfg.quant,
-                                       add_metadata if fmt == "int8" else float_metadata))
-    if "int8" in formats and (cfg.quant.diagnose or cfg.quant.keep_float):
-        for artifact in diagnose_and_select(model, cfg, folder, calib, add_metadata):
-            add(artifact)
-    if "int8" in formats and cfg.per_tensor:
-        per_tensor = QuantConfig(**{**cfg.quant.__dict__, "per_channel": False})
-        add(convert_tflite(model, "int8", folder / tflite_file_name(name, "int8", False), calib, per_tensor, add_metadata))
-    onnx_fp32 = folder / f"{name}_fp32.onnx"
-    # The same record as the manifest's, inside the file: an ONNX file copied alone still says how to feed it.
-    onnx_meta = metadata_props(task.preprocessing(cfg.variant.resolution, cfg.variant.arch).to_dict(), task.class_names)
-    if "onnx" in formats or ("onnx-int8" in formats and not onnx_fp32.is_file()):
-        fp32 = convert_onnx(model, onnx_fp32, calib.head(8), cfg.export.opset, metadata=onnx_meta)
-        if "onnx" in formats:
-            add(fp32)
-    if "onnx-int8" in formats and budget:
-        for artifact in budget.onnx(onnx_fp32, onnx_meta):
-            add(artifact)
-    elif "onnx-int8" in formats:
-        add(convert_onnx_int8(onnx_fp32, folder / f"{name}_int8.onnx", calib, cfg.quant.per_channel,
-                              metadata=onnx_meta, activations=cfg.quant.onnx_activations))
+    ctx = formats.ConvertContext(model, cfg, task, folder, calib, add,
+                                 add_metadata=_metadata_writer(cfg, task, calib, weights_file),
+                                 float_metadata=_metadata_writer(cfg, task, None, weights_file), budget=budget)
+    for fmt in formats.all_formats():
+        if fmt.name in cfg.export.formats:
+            fmt.convert(ctx)
     return made
-
-
-def diagnose_and_select(model, cfg: RecipeConfig, folder: Path, calib: CalibrationSet, add_metadata) -> list[Artifact]:
-    """Per-layer int8 diagnosis (diagnosis.json) and, with keep_float = k, the selectively quantized model."""
-    from mobilenet_edge.pipeline.convert.diagnose import diagnose_int8, selective_int8
-
-    diagnosis = diagnose_int8(model, calib, cfg.quant)
-    write_json(folder / DIAGNOSIS, diagnosis.to_dict())
-    k = cfg.quant.keep_float
-    if not k:
-        return []
-    data = selective_int8(model, calib, diagnosis, k, cfg.quant)
-    kept = [layer["tensor"] for layer in diagnosis.worst_layers[:k]]
-    path = folder / f"{cfg.variant.name}_int8_keep{k}.tflite"
-    return [convert_tflite(model, "int8", path, calib, cfg.quant, add_metadata, data=data,
-                           extra=(("keep_float", kept),))]
 
 
 def export_variant(cfg: RecipeConfig) -> RecipeResult:

@@ -13,55 +13,33 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mobilenet_edge.benchmarks import runtimes as runtime_registry
 from mobilenet_edge.pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
 RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "runner.py"
+RUNTIMES_DIR = RUNNER.with_name("runtimes")  # the runner's runtime registry, copied to a device beside it
 
-# Runner runtime name -> the artifact format it runs and the module / pip package that provides it.
-RUNTIME_FORMAT = {"litert": "tflite", "litert-interpreter": "tflite", "litert-compiled": "tflite",
-                  "tflite-runtime": "tflite", "onnxruntime": "onnx"}
-RUNTIME_MODULE = {"litert": "ai_edge_litert", "litert-interpreter": "ai_edge_litert",
-                  "litert-compiled": "ai_edge_litert", "tflite-runtime": "tflite_runtime",
-                  "onnxruntime": "onnxruntime"}
-PIP_NAME = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime", "onnxruntime": "onnxruntime"}
-DEFAULT_PREFERENCE = ("litert", "tflite-runtime", "onnxruntime")
-FORMATS = ("tflite", "onnx")
+# From the runtime registry (benchmarks/runtimes/): runner name -> the container it runs and the module / pip
+# package that provides it.
+RUNTIME_FORMAT = {n: m.CONTAINER for m in runtime_registry.members() for n in m.NAMES}
+RUNTIME_MODULE = {n: m.MODULE for m in runtime_registry.members() for n in m.NAMES}
+PIP_NAME = {m.MODULE: m.PIP for m in runtime_registry.members()}
+DEFAULT_PREFERENCE = runtime_registry.default_preference()
+FORMATS = runtime_registry.containers()
 
 # Run on the target's python as `python -c PROBE`: standard library + numpy only, Python >= 3.8, one
-# JSON line out. Runtimes are found, not imported: importing onnxruntime under emulation takes seconds.
-PROBE = r"""
-import importlib.util, json, platform
-try:
-    from importlib.metadata import version
-except ImportError:
-    version = None
-def dist_version(name):
-    try:
-        return version(name)
-    except Exception:
-        return "unknown"
-out = {"python": platform.python_version(), "machine": platform.machine(), "numpy": None, "numpy_error": None}
-try:
-    import numpy
-    out["numpy"] = numpy.__version__
-except Exception as exc:
-    out["numpy_error"] = "%s: %s" % (type(exc).__name__, exc)
-features = None
-try:
-    for line in open("/proc/cpuinfo"):
-        if line.split(":")[0].strip() == "Features":
-            features = line.split(":", 1)[1].split()
-            break
-except OSError:
-    pass
-out["cpu_features"] = features
-out["modules"] = {m: (dist_version(d) if importlib.util.find_spec(m) else None)
-                  for m, d in (("ai_edge_litert", "ai-edge-litert"), ("tflite_runtime", "tflite-runtime"),
-                               ("onnxruntime", "onnxruntime"))}
-print(json.dumps(out))
-"""
+# JSON line out (benchmarks/runtimes/_probe.py, asked about every registered runtime).
+PROBE = runtime_registry.probe_script()
+
+
+def runner_files() -> list[tuple[Path, str]]:
+    """What a device needs to run the runner, as (file, name in the copy): runner.py, then the runtimes/ folder
+    (the folder itself first, so every tar creates it) and its modules."""
+    modules = sorted(p for p in RUNTIMES_DIR.glob("*.py"))
+    return [(RUNNER, RUNNER.name), (RUNTIMES_DIR, RUNTIMES_DIR.name),
+            *((p, f"{RUNTIMES_DIR.name}/{p.name}") for p in modules)]
 
 
 @dataclass(frozen=True)
@@ -73,6 +51,12 @@ class PythonInfo:
     numpy_error: str | None = None
     modules: dict = field(default_factory=dict)
     cpu_features: tuple[str, ...] | None = None  # the Features line of an ARM /proc/cpuinfo
+
+    @property
+    def device(self) -> dict:
+        """The probe's dict, as the runtime modules' checks take it."""
+        return {"python": self.python, "machine": self.machine, "numpy": self.numpy, "modules": self.modules,
+                "cpu_features": list(self.cpu_features) if self.cpu_features is not None else None}
 
     @property
     def arm_without_lse(self) -> bool:
@@ -103,7 +87,7 @@ def artifacts_of(variant_dir: Path) -> list[Path]:
     variant_dir = Path(variant_dir)
     if not variant_dir.is_dir():
         raise PipelineError(f"expected a variant folder, received {str(variant_dir)!r} (no such folder; export it first)")
-    found = sorted(p for p in variant_dir.iterdir() if p.suffix in (".tflite", ".onnx") and p.is_file()
+    found = sorted(p for p in variant_dir.iterdir() if p.suffix[1:] in FORMATS and p.is_file()
                    and not p.name.startswith("."))
     if not found:
         raise PipelineError(f"expected .tflite or .onnx artifacts in {variant_dir}, received none (export them first)")
@@ -115,10 +99,7 @@ def _missing(info: PythonInfo, runtime: str) -> str | None:
     module = RUNTIME_MODULE[runtime]
     if info.modules.get(module) is None:
         return f"received a python without it; fix: {{python}} -m pip install {PIP_NAME[module]}"
-    if module == "tflite_runtime" and info.numpy and int(info.numpy.split(".")[0]) >= 2:
-        # tflite-runtime wheels (last: 2.14) are built against numpy 1.x and fail to import with numpy 2.
-        return f"received it with numpy {info.numpy}, which it cannot import; fix: {{python}} -m pip install 'numpy<2'"
-    return None
+    return runtime_registry.incompatible(runtime, info.device)
 
 
 def plan_runs(artifacts: list[Path], info: PythonInfo, *, runtime: str = "auto",
@@ -136,10 +117,9 @@ def plan_runs(artifacts: list[Path], info: PythonInfo, *, runtime: str = "auto",
     if info.numpy is None:
         raise PipelineError(f"expected numpy on {label}, received a python without it ({info.numpy_error}); "
                             f"fix: {python} -m pip install numpy")
-    if runtime == "litert-compiled" and info.arm_without_lse:
-        raise PipelineError(f"expected a CPU with LSE atomics (ARMv8.1+) for litert-compiled on {label}, received "
-                            f"one without (e.g. a Pi 4's Cortex-A72), where ai-edge-litert's CompiledModel kills the "
-                            f"process with SIGILL; use runtime litert-interpreter")
+    unusable = runtime_registry.unusable(runtime, info.device) if runtime != "auto" else None
+    if unusable:
+        raise PipelineError(f"{unusable} (on {label})")
     if runtime != "auto":
         fmt = RUNTIME_FORMAT[runtime]
         models = tuple(a for a in artifacts if a.suffix == f".{fmt}")
@@ -169,13 +149,12 @@ def plan_runs(artifacts: list[Path], info: PythonInfo, *, runtime: str = "auto",
 
 
 def _safe(runtime: str, info: PythonInfo) -> str:
-    """`litert` times CompiledModel against the Interpreter, but loading a CompiledModel on an ARM core
-    without LSE atomics (ARMv8.0: Raspberry Pi 4 and 3) aborts the whole process with SIGILL:
-    ai-edge-litert 2.3's GPU accelerator library is built for ARMv8.1+ and checks that when it loads."""
-    if runtime in ("litert", "litert-compiled") and info.arm_without_lse:
-        log.info("ARM CPU without LSE atomics: using litert-interpreter (CompiledModel would abort with SIGILL)")
-        return "litert-interpreter"
-    return runtime
+    """The runtime's own substitute where `runtime` would crash this CPU (litert -> litert-interpreter on an ARM
+    core without LSE atomics, where ai-edge-litert 2.3's CompiledModel aborts the process with SIGILL)."""
+    safe = runtime_registry.safe_name(runtime, info.device)
+    if safe != runtime:
+        log.info("%s cannot run %s safely: using %s", info.machine, runtime, safe)
+    return safe
 
 
 def runner_argv(models: list[str], runtime: str, *, threads: int | None, warmup: int, runs: int,

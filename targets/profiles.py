@@ -10,6 +10,7 @@
     notes = "..."
     host = "pi@raspberrypi.local"          # optional: the device itself, so that `make sweep TARGETS="<name>"`
     port = 22                              #   reaches it (port, identity, known_hosts optional too)
+    kind = "ssh"                           # optional: the target kind that reaches host (targets/registry.py)
 """
 from __future__ import annotations
 
@@ -21,15 +22,18 @@ from mobilenet_edge.pipeline.config import DeviceProfile
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 _KEYS = {"description", "arch", "python", "threads", "runtimes", "warmup", "runs", "notes", "host", "port", "identity",
-         "known_hosts"}
+         "known_hosts", "kind"}
 
 
 def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 
 
-def load_profile(name_or_path: str | Path) -> DeviceProfile:
-    """Load a profile by name (`raspberry-pi-4`, from targets/profiles/) or from a .toml path."""
+def load_profile(name_or_path: str | Path | DeviceProfile) -> DeviceProfile:
+    """Load a profile by name (`raspberry-pi-4`, from targets/profiles/) or from a .toml path (a loaded one is
+    returned as it is)."""
+    if isinstance(name_or_path, DeviceProfile):
+        return name_or_path
     text = str(name_or_path)
     path = Path(text) if text.endswith(".toml") or "/" in text else PROFILE_DIR / f"{text}.toml"
     if not path.is_file():

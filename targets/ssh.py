@@ -1,5 +1,6 @@
-"""Benchmark every artifact of a variant on a device over ssh (a Raspberry Pi, the emulated Pi, any host).
+"""A device over ssh as a target (`ssh`: a Raspberry Pi, any Linux board; the emulated Pi builds on it).
 
+Benchmark every artifact of a variant there (bench_remote) or run fixed inputs through them (predict_ssh).
 The steps, each one ssh command (OpenSSH client, argv lists; the remote command line is built with
 shlex.quote, so no file name or option is ever interpreted by the device's shell):
   1. probe the device's python for numpy and the runtimes (fails early with the pip command to run)
@@ -27,7 +28,8 @@ from pathlib import Path
 from mobilenet_edge.pipeline.artifacts import write_bytes, write_json
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.targets import plan
-from mobilenet_edge.targets.profiles import load_profile
+from mobilenet_edge.targets.predict import Predictions, collect, parse_predictions, predict_argv
+from mobilenet_edge.targets.target import Given, Kind, Target, runner_failure
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,12 @@ class Ssh:
             log.warning("not checking the host key of %s (strict_host_keys=False)", self.where)
             self.options += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
 
-    def run(self, remote: list[str] | str, step: str, *, timeout_s: float, stdin=None) -> bytes:
-        """Run `remote` on the device (an argv list, quoted here, or a script of quoted parts); its stdout."""
+    def run(self, remote: list[str] | str, step: str, *, timeout_s: float, stdin=None, runner: bool = False) -> bytes:
+        """Run `remote` on the device (an argv list, quoted here, or a script of quoted parts); its stdout.
+        runner: `remote` is the runner, whose crash is a ToolError (targets.target.runner_failure)."""
         proc = self.run_unchecked(remote, step, timeout_s=timeout_s, stdin=stdin)
         if proc.returncode != 0:
-            raise self.failure(proc.returncode, proc.stderr.decode(errors="replace"), step)
+            raise self.failure(proc.returncode, proc.stderr.decode(errors="replace"), step, runner=runner)
         return proc.stdout
 
     def run_unchecked(self, remote: list[str] | str, step: str, *, timeout_s: float,
@@ -92,7 +95,7 @@ class Ssh:
             raise PipelineError(f"expected {step} on {self.where} to finish within {timeout_s:.0f} s, "
                                 f"received a timeout") from None
 
-    def failure(self, code: int, stderr: str, step: str) -> PipelineError:
+    def failure(self, code: int, stderr: str, step: str, runner: bool = False) -> PipelineError:
         lines = [l.strip() for l in stderr.splitlines() if l.strip() and not set(l.strip()) <= {"@"}]
         last = lines[-1] if lines else f"exit status {code}"
         text = stderr.lower()
@@ -121,6 +124,8 @@ class Ssh:
             return PipelineError(f"expected {step} on {self.where} to finish in time, received a timeout")
         if code == 127:
             return PipelineError(f"expected {step} on {self.where} to find its command, received {last!r}")
+        if runner:  # its own refusal (exit 2) is bad input; dying of a signal or any other code, a crash
+            return runner_failure(code, stderr, step, self.where)
         return PipelineError(f"expected {step} on {self.where} to succeed, received {last!r}")
 
     def _key_name(self) -> str:
@@ -128,76 +133,91 @@ class Ssh:
         return name if self.port in (None, 22) else f"[{name}]:{self.port}"
 
 
-def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threads: int | Sequence[int] | None = None, runtime: str = "auto",
-                 profile: str | None = None, identity: str | None = None, strict_host_keys: bool = True,
-                 known_hosts: str | None = None, timeout_s: float = 600, python: str | None = None,
-                 dump_outputs: Path | None = None, ssh_config: str | None = None,
-                 only: Collection[str] | None = None) -> Path:
-    """Run benchmarks/runner.py on `host` over ssh for every .tflite/.onnx artifact of `variant_dir`.
+class SshHost(Kind):
+    """A device over ssh: a Raspberry Pi, any Linux board, an ~/.ssh/config alias."""
+    name = "ssh"
+    example = "pi@raspberrypi.local"
+
+    def make(self, name: str, given: Given) -> Target:
+        if not given.address:
+            raise PipelineError(f"expected ssh:<user@host or alias>, received {name!r}")
+        prof = given.profile
+        target = Target(name, self, target_name(given.address), address=given.address, port=given.port,
+                        identity=given.identity, known_hosts=given.known_hosts, ssh_config=given.ssh_config,
+                        strict_host_keys=given.strict_host_keys,
+                        python=given.python or (prof.python if prof else "python3"), profile=prof)
+        connect(target)  # a bad HOST, PORT, IDENTITY, ... is rejected now, before any work
+        return target
+
+    def probe(self, target: Target, timeout_s: float = 120) -> plan.PythonInfo:
+        return probe_device(connect(target, min(10.0, timeout_s)), target.python, timeout_s)
+
+    def bench(self, target: Target, variant_dir: Path, **settings) -> Path:
+        return bench_remote(variant_dir, target, **settings)
+
+    def predict(self, target: Target, models: list[Path], inputs: Path, **settings) -> Predictions:
+        return predict_ssh(models, inputs, target, **settings)
+
+
+KIND = SshHost()
+
+
+def connect(target: Target, connect_timeout_s: float = 10) -> Ssh:
+    """The ssh client for `target` (checks its settings)."""
+    return Ssh(target.address, port=target.port, identity=target.identity, strict_host_keys=target.strict_host_keys,
+               known_hosts=target.known_hosts, connect_timeout_s=connect_timeout_s, ssh_config=target.ssh_config)
+
+
+def bench_remote(variant_dir: Path, target: Target, *, threads: int | Sequence[int] | None = None,
+                 runtime: str = "auto", runs: int | None = None, timeout_s: float = 600,
+                 dump_outputs: Path | None = None, only: Collection[str] | None = None) -> Path:
+    """Run benchmarks/runner.py on the ssh `target` for every .tflite/.onnx artifact of `variant_dir`.
 
     Args:
-      host: `host` or `user@host` (an ~/.ssh/config alias works too; port None keeps the alias's Port).
-      threads, runtime, python: default to the profile's (else the runner's default, "auto", "python3");
+      target: an ssh Target (targets.registry.resolve_target): host, port, keys, python and profile.
+      threads, runtime, runs: default to the profile's (else the runner's default, "auto", 100);
         a sequence of thread counts times every artifact at each.
         runtime="auto" picks per format the profile's preferred runtime that is installed on the device.
-      profile: a device profile name (raspberry-pi-4, ...) or a .toml path.
-      identity: private key file; known_hosts: file the host key is checked against (default
-        ~/.ssh/known_hosts); strict_host_keys=False skips the check (logged as a warning).
       timeout_s: for the whole benchmark; the remote folder is removed even after a timeout.
       dump_outputs: a local folder for the runner's seeded inputs and outputs (<model>.input/.output.npy).
       only: file names to measure; the other artifacts keep their results from the existing file (the sweep
         re-measures only what changed). None: every artifact.
     Returns: variant_dir/benchmark-ssh-<host>.json.
     Raises: PipelineError with one line naming the cause: unreachable host, refused key, host key,
-      timeout, or a missing numpy/runtime (with the pip command that installs it).
+      timeout, or a missing numpy/runtime (with the pip command that installs it); ToolError when the
+      runner crashes on the device.
     """
     variant_dir = Path(variant_dir)
     plan.check_threads(threads)
     if not timeout_s or timeout_s <= 0:
         raise PipelineError(f"expected timeout_s > 0, received {timeout_s!r}")
-    prof = load_profile(profile) if profile else None
-    python = python or (prof.python if prof else "python3")
+    prof, python = target.profile, target.python
     threads = threads if threads is not None else (prof.threads if prof else None)
-    preference = prof.runtimes if prof else plan.DEFAULT_PREFERENCE
-    warmup, runs = (prof.warmup, prof.runs) if prof else (10, 100)
+    warmup = prof.warmup if prof else 10
+    runs = runs if runs is not None else (prof.runs if prof else 100)
     artifacts = plan.artifacts_of(variant_dir)
-    target = target_name(host)
-    kept = plan.kept_results(variant_dir / f"benchmark-{target}.json", artifacts, only)
+    kept = plan.kept_results(variant_dir / target.file, artifacts, only)
     if only is not None:
         artifacts = [a for a in artifacts if a.name in set(only)]
         if not artifacts:
             raise PipelineError(f"expected {', '.join(sorted(only)) or 'a file'} in {variant_dir}, received no such artifact")
     if not plan.RUNNER.is_file():
         raise PipelineError(f"expected the runner at {plan.RUNNER}, received no such file")
-    ssh = Ssh(host, port=port, identity=identity, strict_host_keys=strict_host_keys, known_hosts=known_hosts,
-              connect_timeout_s=min(10.0, timeout_s), ssh_config=ssh_config)
-    deadline = time.monotonic() + timeout_s
-
-    def remaining() -> float:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise PipelineError(f"expected the benchmark on {ssh.where} to finish within {timeout_s:g} s, "
-                                f"received a timeout")
-        return left
-
+    ssh = connect(target, min(10.0, timeout_s))
+    remaining = _deadline(timeout_s, f"the benchmark on {ssh.where}")
     py = _remote_path(python)
 
     # 1. probe
     info = probe_device(ssh, python, remaining())
     if prof and prof.arch and info.machine != prof.arch:
         log.warning("profile %s expects %s, %s reports %s", prof.name, prof.arch, ssh.where, info.machine)
-    runs_planned = plan.plan_runs(artifacts, info, runtime=runtime, preference=preference, where=ssh.where,
+    runs_planned = plan.plan_runs(artifacts, info, runtime=runtime, preference=target.runtimes, where=ssh.where,
                                   python=python)
     # 2. remote folder
     remote_dir = remote_folder(ssh, remaining())
     try:
         # 3. copy
-        with tempfile.TemporaryFile() as bundle:
-            _tar([plan.RUNNER, *artifacts], bundle)
-            bundle.seek(0)
-            log.info("copying the runner and %d artifact(s) to %s:%s", len(artifacts), ssh.where, remote_dir)
-            ssh.run(["tar", "-x", "-f", "-", "-C", remote_dir], "copying the artifacts", stdin=bundle,
-                    timeout_s=remaining())
+        _copy(ssh, [*plan.runner_files(), *artifacts], remote_dir, remaining())
         # 4. run
         reports = []
         dump_dir = f"{remote_dir}/outputs" if dump_outputs is not None else None
@@ -207,7 +227,7 @@ def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threa
                 [f"{remote_dir}/{m.name}" for m in run.models], run.runtime, threads=count, warmup=warmup,
                 runs=runs, dump_outputs=dump_dir)]
             left = remaining()
-            out = ssh.run(_with_timeout(argv, left), f"the runner ({run.runtime})", timeout_s=left + 10)
+            out = ssh.run(_with_timeout(argv, left), f"the runner ({run.runtime})", timeout_s=left + 10, runner=True)
             reports.append(plan.parse_report(out.decode(errors="replace"), ssh.where))
         # 5. outputs
         if dump_outputs is not None:
@@ -217,13 +237,44 @@ def bench_remote(variant_dir: Path, host: str, *, port: int | None = None, threa
         # 6. cleanup, whatever happened above
         remove_remote_folder(ssh, remote_dir)
 
-    device = {"host": host, "port": port, "python": python, "profile": prof.name if prof else None}
-    merged = plan.merge_reports(reports, target, folder=variant_dir, device=device)
+    device = {"host": target.address, "port": target.port, "python": python, "profile": prof.name if prof else None}
+    merged = plan.merge_reports(reports, target.label, folder=variant_dir, device=device)
     if only is not None:
         merged["results"] = sorted(kept + merged["results"], key=lambda r: r["model"])
-    path = write_json(variant_dir / f"benchmark-{target}.json", merged)
+    path = write_json(variant_dir / target.file, merged)
     log.info("wrote %s", path)
     return path
+
+
+def predict_ssh(models: list[Path], inputs: Path, target: Target, *, threads: int | None = None,
+                runtime: str = "auto", timeout_s: float = 1800) -> Predictions:
+    """`runner.py --predict` on the device: probe, copy (runner, models, chunks), run, fetch outputs, remove the
+    folder (also after a failure or a timeout: nothing is left on the device)."""
+    ssh = connect(target, min(10.0, timeout_s))
+    remaining = _deadline(timeout_s, f"the device validation on {ssh.where}")
+    info = probe_device(ssh, target.python, remaining())
+    runs = plan.plan_runs(models, info, runtime=runtime, preference=target.runtimes, where=ssh.where,
+                          python=target.python)
+    chunks = sorted(p for p in Path(inputs).iterdir() if p.is_file())
+    remote_dir = remote_folder(ssh, remaining())
+    try:
+        _copy(ssh, [*plan.runner_files(), *models, *chunks], remote_dir, remaining())
+        reports = []
+        for run in runs:
+            log.info("running %d artifact(s) with %s on %s", len(run.models), run.runtime, ssh.where)
+            argv = [*_remote_path(target.python), f"{remote_dir}/runner.py",
+                    *predict_argv([f"{remote_dir}/{m.name}" for m in run.models], run.runtime, remote_dir, threads)]
+            left = remaining()
+            out = ssh.run(_with_timeout(argv, left), f"the runner --predict ({run.runtime})", timeout_s=left + 10,
+                          runner=True)
+            reports.append(parse_predictions(out.decode(errors="replace"), ssh.where))
+        out = ssh.run(["tar", "-c", "-f", "-", "-C", f"{remote_dir}/outputs", "."], "fetching the outputs",
+                      timeout_s=remaining())
+        with tempfile.TemporaryDirectory(prefix="predict-ssh-") as tmp:
+            _untar_npy(out, Path(tmp))
+            return collect(reports, Path(tmp), runs, ssh.where)
+    finally:
+        remove_remote_folder(ssh, remote_dir)
 
 
 def probe_device(ssh: Ssh, python: str, timeout_s: float) -> plan.PythonInfo:
@@ -275,13 +326,39 @@ def _with_timeout(argv: list[str], seconds: float) -> str:
             f"else exec {cmd}; fi")
 
 
+def _deadline(timeout_s: float, what: str):
+    """A function giving the seconds left of `timeout_s` from now; PipelineError once they are spent."""
+    deadline = time.monotonic() + timeout_s
+
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PipelineError(f"expected {what} to finish within {timeout_s:g} s, received a timeout")
+        return left
+    return remaining
+
+
+def _copy(ssh: Ssh, files: list[Path], remote_dir: str, timeout_s: float) -> None:
+    """`files` into `remote_dir` as one tar stream over ssh (needs only `tar` on the device)."""
+    with tempfile.TemporaryFile() as bundle:
+        _tar(files, bundle)
+        bundle.seek(0)
+        log.info("copying %d file(s) to %s:%s", len(files), ssh.where, remote_dir)
+        ssh.run(["tar", "-x", "-f", "-", "-C", remote_dir], "copying the files", stdin=bundle, timeout_s=timeout_s)
+
+
 def _tar(files: list[Path], fileobj) -> None:
-    # ustar: read by GNU tar and BusyBox tar alike; names are flat (the runner and artifact names).
+    # ustar: read by GNU tar and BusyBox tar alike; names are flat (the runner and artifact names), but for
+    # (path, name) pairs: the runner's runtimes/ folder.
     with tarfile.open(fileobj=fileobj, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for f in files:
-            info = tar.gettarinfo(str(f), arcname=f.name)
+            f, name = f if isinstance(f, tuple) else (f, f.name)
+            info = tar.gettarinfo(str(f), arcname=name)
             info.uid = info.gid = 0
             info.uname = info.gname = ""
+            if info.isdir():
+                tar.addfile(info)
+                continue
             with open(f, "rb") as fh:
                 tar.addfile(info, fh)
 

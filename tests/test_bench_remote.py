@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.targets.registry import resolve_target
 from mobilenet_edge.targets.ssh import bench_remote
 from tests_targets import ROOT, VARIANT, assert_outputs_match, pi_emulator, run_runner, tiny_variant
 
@@ -51,11 +52,12 @@ def x86_outputs(variant, tmp_path_factory):
     return dump
 
 
-def connect(pi, **overrides) -> dict:
+def connect(pi, **overrides):
+    """The emulated Pi as a Target, from the settings its script printed (HOST=…, PORT=…, as a user gives them)."""
     settings = dict(host=pi["HOST"], port=pi["PORT"], identity=pi["IDENTITY"], known_hosts=pi["KNOWN_HOSTS"],
                     profile="pi-emulator")
     settings.update(overrides)
-    return settings
+    return resolve_target(**settings)
 
 
 def leftovers(pi) -> list[str]:
@@ -71,7 +73,7 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 @pytest.mark.slow
 def test_bench_remote_on_the_emulated_pi_matches_x86(pi, variant, x86_outputs, tmp_path):
-    path = bench_remote(variant, **connect(pi), dump_outputs=tmp_path)
+    path = bench_remote(variant, connect(pi), dump_outputs=tmp_path)
     assert path == variant / "benchmark-ssh-127.0.0.1.json"
     report = json.loads(path.read_text())
     assert report["target"] == "ssh-127.0.0.1"
@@ -125,7 +127,7 @@ def test_tflite_runtime_2_14_with_numpy_1_on_the_emulated_pi_and_on_x86(pi, vari
     print("tflite-runtime 2.14 vs ai-edge-litert on x86:", assert_outputs_match(x86, x86_outputs, same_kernels))
 
     arm = tmp_path / "arm"
-    path = bench_remote(variant, **connect(pi), python=pi["TFLITE_RUNTIME_PYTHON"], runtime="tflite-runtime",
+    path = bench_remote(variant, connect(pi, python=pi["TFLITE_RUNTIME_PYTHON"]), runtime="tflite-runtime",
                         dump_outputs=arm)
     report = json.loads(path.read_text())
     assert report["host"]["machine"] == "aarch64" and report["host"]["numpy"].startswith("1.")
@@ -143,7 +145,7 @@ def test_unreachable_port(pi, variant):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(PipelineError, match=r"unreachable host") as exc:
-        bench_remote(variant, **connect(pi, port=port), timeout_s=30)
+        bench_remote(variant, connect(pi, port=port), timeout_s=30)
     assert "Connection refused" in one_line(exc)
 
 
@@ -151,7 +153,7 @@ def test_refused_key(pi, variant, tmp_path):
     key = tmp_path / "id_other"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     with pytest.raises(PipelineError, match=r"refused key") as exc:
-        bench_remote(variant, **connect(pi, identity=str(key)), timeout_s=30)
+        bench_remote(variant, connect(pi, identity=str(key)), timeout_s=30)
     assert "Permission denied" in one_line(exc)
 
 
@@ -161,29 +163,29 @@ def test_host_key_mismatch_and_unknown_host(pi, variant, tmp_path):
     wrong = tmp_path / "known_hosts"
     wrong.write_text(f"[127.0.0.1]:{pi['PORT']} " + " ".join(other.with_suffix(".pub").read_text().split()[:2]) + "\n")
     with pytest.raises(PipelineError, match=r"received a different key") as exc:
-        bench_remote(variant, **connect(pi, known_hosts=str(wrong)), timeout_s=30)
+        bench_remote(variant, connect(pi, known_hosts=str(wrong)), timeout_s=30)
     one_line(exc)
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     with pytest.raises(PipelineError, match=r"received an unknown host; fix: ssh-keyscan") as exc:
-        bench_remote(variant, **connect(pi, known_hosts=str(empty)), timeout_s=30)
+        bench_remote(variant, connect(pi, known_hosts=str(empty)), timeout_s=30)
     one_line(exc)
     # Without strict checking the same wrong known_hosts connects: the error is now about the device.
     with pytest.raises(PipelineError, match=r"pip install tflite-runtime"):
-        bench_remote(variant, **connect(pi, known_hosts=str(wrong)), strict_host_keys=False, runtime="tflite-runtime",
+        bench_remote(variant, connect(pi, known_hosts=str(wrong), strict_host_keys=False), runtime="tflite-runtime",
                      timeout_s=60)
 
 
 def test_device_missing_a_runtime_numpy_or_python(pi, variant):
     with pytest.raises(PipelineError, match=r"expected tflite-runtime on root@127.0.0.1:\d+ \(python3, Python 3\.11") as exc:
-        bench_remote(variant, **connect(pi), runtime="tflite-runtime", timeout_s=60)
+        bench_remote(variant, connect(pi), runtime="tflite-runtime", timeout_s=60)
     assert one_line(exc).endswith("fix: python3 -m pip install tflite-runtime")
     with pytest.raises(PipelineError, match=r"expected numpy on .*aarch64.*fix: /opt/bare-python/bin/python3 -m pip "
                                             r"install numpy") as exc:
-        bench_remote(variant, **connect(pi), python=pi["BARE_PYTHON"], timeout_s=60)
+        bench_remote(variant, connect(pi, python=pi["BARE_PYTHON"]), timeout_s=60)
     one_line(exc)
     with pytest.raises(PipelineError, match=r"expected /usr/bin/python9 on .*no such command") as exc:
-        bench_remote(variant, **connect(pi), python="/usr/bin/python9", timeout_s=60)
+        bench_remote(variant, connect(pi, python="/usr/bin/python9"), timeout_s=60)
     one_line(exc)
     assert leftovers(pi) == []
 
@@ -193,6 +195,6 @@ def test_timeout_during_the_run_still_removes_the_remote_folder(pi, variant, tmp
     endless = tmp_path / "endless.toml"  # a profile whose runner cannot finish within the timeout
     endless.write_text('python = "python3"\nthreads = 1\nruntimes = ["litert"]\nwarmup = 0\nruns = 10000000\n')
     with pytest.raises(PipelineError, match=r"expected the runner \(litert-interpreter\) .* received a timeout") as exc:
-        bench_remote(variant, **connect(pi, profile=str(endless)), runtime="litert", timeout_s=25)
+        bench_remote(variant, connect(pi, profile=str(endless)), runtime="litert", timeout_s=25)
     one_line(exc)
     assert leftovers(pi) == []

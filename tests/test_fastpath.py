@@ -128,7 +128,8 @@ def test_report_flags_an_artifact_slower_than_fp32():
 
 
 def test_readme_int8_table_is_generated_from_the_record():
-    from mobilenet_edge.benchmarks.int8_speed import BEGIN, END, RECORD, readme_table
+    from mobilenet_edge.benchmarks import readme
+    from mobilenet_edge.benchmarks.int8_speed import RECORD, readme_table
 
-    block = (ROOT / "README.md").read_text().split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    block = readme.block_text("int8-speed").strip()
     assert block == readme_table(json.loads(RECORD.read_text()))

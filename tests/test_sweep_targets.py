@@ -12,7 +12,7 @@ import pytest
 from conftest import error_line, run_cli
 from mobilenet_edge.pipeline.artifacts import sha256_file
 from mobilenet_edge.pipeline.errors import PipelineError
-from mobilenet_edge.targets.named import parse_targets
+from mobilenet_edge.targets.registry import parse_targets
 from tests_targets import pi_emulator
 
 TASK = "fashion-mnist"
@@ -20,16 +20,29 @@ ARGS = ("--task", TASK, "--alphas", "0.25", "--resolutions", "32", "--formats", 
         "--n", "16", "--runs", "10", "--no-progress", "--gate-int8-drop", "100", "--gate-int8-agreement", "0", "--targets", "local pi-emulator")
 
 
-def test_targets_by_name_profile_or_host():
-    local, pi, host = parse_targets(["local", "pi-emulator", "pi@raspberrypi.local"])
-    assert (local.host, local.file, local.entry) == (None, "benchmark-local.json", "benchmark")
-    assert (pi.host, pi.port, pi.profile) == ("root@127.0.0.1", 22022, "pi-emulator")
+def test_targets_by_name_kind_profile_or_host(tmp_path, monkeypatch):
+    ssh = tmp_path / "ssh"  # the emulator's key and known_hosts, as pi-emulator.sh would put them there
+    ssh.mkdir()
+    for name in ("id_ed25519", "known_hosts"):
+        (ssh / name).write_text("")
+    monkeypatch.setenv("PI_EMULATOR_DIR", str(tmp_path))
+    monkeypatch.setenv("PI_EMULATOR_PORT", "22023")
+    device = tmp_path / "my-pi.toml"  # a profile that names its device
+    device.write_text('host = "pi@my-pi.local"\nport = 2222\nthreads = 4\n')
+    local, pi, host, named = parse_targets(["local", "pi-emulator", "pi@raspberrypi.local", str(device)])
+    assert (local.kind.name, local.address, local.file, local.entry) == ("local", None, "benchmark-local.json", "benchmark")
+    assert (pi.kind.name, pi.address, pi.port, pi.profile.name) == ("pi-emulator", "root@127.0.0.1", 22023, "pi-emulator")
+    assert (pi.identity, pi.known_hosts) == (str(ssh / "id_ed25519"), str(ssh / "known_hosts"))
     assert (pi.file, pi.entry) == ("benchmark-ssh-127.0.0.1.json", "benchmark@ssh-127.0.0.1")
-    assert (host.host, host.port, host.file) == ("pi@raspberrypi.local", None, "benchmark-ssh-raspberrypi.local.json")
+    assert (host.kind.name, host.address, host.port, host.file) == ("ssh", "pi@raspberrypi.local", None,
+                                                                   "benchmark-ssh-raspberrypi.local.json")
+    assert (named.kind.name, named.address, named.port, named.profile.threads) == ("ssh", "pi@my-pi.local", 2222, 4)
     with pytest.raises(PipelineError, match=r"expected profile 'raspberry-pi-4' in TARGETS to name its device"):
         parse_targets(["raspberry-pi-4"])
     with pytest.raises(PipelineError, match=r"expected TARGETS to name each device once"):
         parse_targets(["pi-emulator", "root@127.0.0.1"])
+    with pytest.raises(PipelineError, match=r"expected HOST as host or user@host"):
+        parse_targets(["pi@host;reboot"])
 
 
 def test_bad_targets_is_one_error_line(tmp_path):

@@ -1,4 +1,5 @@
-"""targets/: device profiles, runtime planning, and bench_local on a tiny real variant."""
+"""targets/: device profiles, runtime planning, every target kind of the registry, and bench_local on a tiny real
+variant."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,9 @@ from mobilenet_edge.targets import plan
 from mobilenet_edge.targets.local import bench_local
 from mobilenet_edge.targets.profiles import available_profiles, load_profile
 from mobilenet_edge.pipeline.config import DeviceProfile
+from mobilenet_edge.targets.registry import KINDS, resolve_target
 from mobilenet_edge.targets.ssh import Ssh
+from mobilenet_edge.targets.target import Kind
 from tests_targets import VARIANT, tiny_variant
 
 
@@ -151,3 +154,53 @@ def test_bench_local_errors_are_one_line(variant, tmp_path):
         with pytest.raises(PipelineError, match="pip install tflite-runtime") as exc:
             bench_local(variant, runtime="tflite-runtime")
         one_line(exc)
+
+
+# --- the target registry --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def emulator_settings(tmp_path, monkeypatch):
+    """pi-emulator.sh's settings in a folder of this test (its key and known_hosts as the script makes them), so
+    the kind resolves without the emulator built."""
+    ssh = tmp_path / "pi-emulator" / "ssh"
+    ssh.mkdir(parents=True)
+    for name in ("id_ed25519", "known_hosts"):
+        (ssh / name).write_text("")
+    monkeypatch.setenv("PI_EMULATOR_DIR", str(tmp_path / "pi-emulator"))
+
+
+@pytest.mark.parametrize("kind", list(KINDS.values()), ids=list(KINDS))
+def test_every_target_kind_resolves_has_a_probe_and_the_local_one_runs_a_tiny_model(kind, variant, emulator_settings):
+    """Each member of targets.registry.KINDS: its user-facing spelling resolves to it (as TARGETS= and HOST= give
+    it), it brings its own probe, bench and predict, and this machine runs a tiny model through it."""
+    target = resolve_target(kind.example)
+    assert target.kind is kind and target.name == kind.example
+    assert target.file == f"benchmark-{target.label}.json" and target.python and target.runtimes
+    for method in ("make", "probe", "bench", "predict"):
+        assert getattr(type(kind), method) is not getattr(Kind, method), f"{kind.name} lacks its own {method}"
+    if kind.name != "local":
+        assert resolve_target(host=kind.example).kind is kind and not target.is_local
+        return
+    info = target.probe()
+    assert info.numpy and info.modules["onnxruntime"]
+    report = json.loads(target.bench(variant, threads=1, runs=2).read_text())
+    assert report["target"] == "local"
+    assert sorted(r["model"] for r in report["results"]) == sorted(p.name for p in variant.iterdir()
+                                                                   if p.suffix in (".tflite", ".onnx"))
+
+
+def test_resolve_target_errors_are_one_line(tmp_path):
+    with pytest.raises(PipelineError, match=r"expected a target name or HOST, received both"):
+        resolve_target("local", host="pi@host")
+    with pytest.raises(PipelineError, match=r"expected `local` alone"):
+        resolve_target("local:somewhere")
+    with pytest.raises(PipelineError, match=r"expected ssh:<user@host or alias>"):
+        resolve_target("ssh:")
+    with pytest.raises(PipelineError, match=r"expected a python command on this machine"):
+        resolve_target("local", python=str(tmp_path / "no-python")).probe()
+    odd = tmp_path / "odd.toml"
+    odd.write_text('host = "pi@odd"\nkind = "carrier-pigeon"\n')
+    with pytest.raises(PipelineError, match=r"expected kind among .* received 'carrier-pigeon'") as exc:
+        resolve_target(str(odd))
+    one_line(exc)
+    assert resolve_target(profile="x86-generic").is_local  # neither name nor HOST, a profile without host: here

@@ -21,7 +21,8 @@ from mobilenet_edge.calibration.tasks import resolve_task
 from mobilenet_edge.pipeline.report import write_report
 from mobilenet_edge.pipeline.validate import validate
 from mobilenet_edge.pipeline.config import ValidationConfig
-from mobilenet_edge.pipeline.validate.device import DeviceTarget, _row, validate_on_device
+from mobilenet_edge.pipeline.validate.device import _row, validate_on_device
+from mobilenet_edge.targets.registry import resolve_target
 from tests_targets import pi_emulator
 
 LIMIT = 60
@@ -63,9 +64,8 @@ def test_differs_flags_a_moved_prediction_or_output_not_rounding():
 @needs_pi
 @pytest.mark.slow
 def test_validate_on_the_emulated_pi_every_artifact_and_the_report(pi, variant):
-    target = DeviceTarget(pi["HOST"], port=pi["PORT"], identity=pi["IDENTITY"], known_hosts=pi["KNOWN_HOSTS"],
-                          profile="pi-emulator")
-    result = validate_on_device(variant, resolve_task("fashion-mnist"), target, ValidationConfig(limit=LIMIT))
+    result = validate_on_device(variant, resolve_task("fashion-mnist"), resolve_target("pi-emulator"),
+                                ValidationConfig(limit=LIMIT))
     assert result.path == variant / "validation-ssh-127.0.0.1.json"
     data = json.loads(result.path.read_text())
     assert data["device"]["machine"] == "aarch64" and data["this_machine"]["machine"] == "x86_64"
@@ -111,9 +111,9 @@ def test_an_ssh_config_alias_keeps_its_port_and_tflite_runtime_runs_on_the_devic
     config = tmp_path / "ssh_config"
     config.write_text(f"Host emulated-pi\n  HostName 127.0.0.1\n  Port {pi['PORT']}\n  User root\n"
                       f"  IdentityFile {pi['IDENTITY']}\n  UserKnownHostsFile {pi['KNOWN_HOSTS']}\n")
-    target = DeviceTarget("emulated-pi", ssh_config=str(config), python=pi["TFLITE_RUNTIME_PYTHON"],
-                          runtime="tflite-runtime", threads=1)
-    result = validate_on_device(variant, resolve_task("fashion-mnist"), target, ValidationConfig(limit=20))
+    target = resolve_target(host="emulated-pi", ssh_config=str(config), python=pi["TFLITE_RUNTIME_PYTHON"])
+    result = validate_on_device(variant, resolve_task("fashion-mnist"), target, ValidationConfig(limit=20),
+                                runtime="tflite-runtime", threads=1)
     data = json.loads(result.path.read_text())
     assert result.path.name == "validation-ssh-emulated-pi.json" and data["device"]["port"] is None
     assert data["device"]["numpy"].startswith("1.") and data["device"]["runtimes"] == {"tflite-runtime": "2.14.0"}

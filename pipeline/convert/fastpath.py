@@ -12,26 +12,19 @@
   The file is on the fast path when no such node is left. A float model has no such nodes by definition.
 
 The audit describes the file on *this* machine's runtime build: XNNPACK on ARM or another onnxruntime may
-take different ops (benchmarks/runner.py reports the TFLite delegation on the device itself).
+take different ops (benchmarks/runner.py reports the TFLite delegation on the device itself). The rules live
+once, in the runtime modules (benchmarks/runtimes/: `audit`), which the runner uses too; this module picks the
+runtime that audits a container and keeps the record's type.
 """
 from __future__ import annotations
 
-import tempfile
-from collections import Counter
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mobilenet_edge.benchmarks import runtimes
+from mobilenet_edge.benchmarks.runtimes._common import RunnerError
 from mobilenet_edge.pipeline.errors import PipelineError
-
-# Builtin ops that only convert at the graph's edges (uint8 I/O, the classifier's softmax): cheap, never split it.
-TFLITE_EDGE_OPS = frozenset({"QUANTIZE", "DEQUANTIZE", "SOFTMAX"})
-ONNX_QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
-# Data movement only: neither integer nor float arithmetic worth naming.
-ONNX_LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Shape",
-                             "ReorderInput", "ReorderOutput", "Concat", "Pad", "Gather", "Slice"})
-ONNX_INTEGER_PREFIXES = ("QLinear", "QGemm", "QAttention", "QEmbed", "NhwcQLinear")
-ONNX_INTEGER_OPS = frozenset({"MatMulInteger", "ConvInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul",
-                              "MatMulIntegerToFloat", "QuickGelu"})
 
 
 @dataclass(frozen=True)
@@ -61,109 +54,33 @@ class FastPath:
                 "fast": dict(sorted(self.fast.items())), "slow": dict(sorted(self.slow.items())),
                 "edge": dict(sorted(self.edge.items())), "on_fast_path": self.on_fast_path}
 
+    @classmethod
+    def from_dict(cls, record: dict) -> FastPath:
+        return cls(record["runtime"], record["ops"], dict(record["fast"]), dict(record["slow"]),
+                   record["partitions"], dict(record["edge"]))
+
+
+def auditor(container: str):
+    """The runtime module that audits files of `container` here: the first registered one installed."""
+    fitting = [runtimes.module_of(n) for n in runtimes.names_for(container)]
+    installed = [m for m in fitting if importlib.util.find_spec(m.MODULE) is not None]
+    if not fitting:
+        raise PipelineError(f"expected a file of a container some runtime runs ({', '.join(runtimes.containers())}), "
+                            f"received .{container}")
+    return (installed or fitting)[0]
+
 
 def audit(path: Path) -> FastPath:
-    """The fast-path audit of a .tflite or .onnx file (see the module docstring)."""
+    """The fast-path audit of a model file (see the module docstring)."""
     path = Path(path)
-    if path.suffix == ".tflite":
-        return audit_tflite(path)
-    if path.suffix == ".onnx":
-        return audit_onnx(path)
-    raise PipelineError(f"expected a .tflite or .onnx file to audit, received {path.name!r}")
-
-
-def delegated_ops(ops: list[dict]) -> tuple[set[int], int]:
-    """Indices of the ops inside XNNPACK partitions, and the number of partitions.
-
-    `ops`: Interpreter._get_ops_details() after allocate_tensors(): the original ops, then one DELEGATE node
-    per partition whose inputs/outputs are the partition's boundary tensors.
-    """
-    original = [op for op in ops if op["op_name"] != "DELEGATE"]
-    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
-    producer = {int(t): op["index"] for op in original for t in op["outputs"]}
-    inputs_of = {op["index"]: [int(t) for t in op["inputs"] if t >= 0] for op in original}
-    inside: set[int] = set()
-    for node in delegates:
-        boundary = {int(t) for t in node["inputs"]}
-        stack = [int(t) for t in node["outputs"]]
-        while stack:
-            tensor = stack.pop()
-            index = producer.get(tensor)
-            if tensor in boundary or index is None or index in inside:
-                continue
-            inside.add(index)
-            stack.extend(inputs_of[index])
-    return inside, len(delegates)
-
-
-def tflite_fast_path(ops: list[dict]) -> FastPath:
-    """The audit from an Interpreter's op list (also what benchmarks/runner.py computes on a device)."""
-    inside, partitions = delegated_ops(ops)
-    original = [op for op in ops if op["op_name"] != "DELEGATE"]
-    fast = Counter(op["op_name"] for op in original if op["index"] in inside)
-    builtin = Counter(op["op_name"] for op in original if op["index"] not in inside)
-    edge = {op: n for op, n in builtin.items() if op in TFLITE_EDGE_OPS}
-    slow = {op: n for op, n in builtin.items() if op not in TFLITE_EDGE_OPS}
-    return FastPath("xnnpack", len(original), dict(fast), slow, partitions, edge)
-
-
-def audit_tflite(path: Path) -> FastPath:
-    from ai_edge_litert.interpreter import Interpreter
-
+    container = path.suffix[1:]
+    if container not in runtimes.containers():
+        suffixes = " or ".join(f".{c}" for c in runtimes.containers())
+        raise PipelineError(f"expected a {suffixes} file to audit, received {path.name!r}")
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=1)
-        interpreter.allocate_tensors()  # XNNPACK partitions the graph here
-        ops = interpreter._get_ops_details()  # private, but the only view of the delegated graph in Python
-    except Exception as exc:
-        raise PipelineError(f"expected {path.name} to load in ai-edge-litert, received {type(exc).__name__}: {exc}") from exc
-    return tflite_fast_path(ops)
-
-
-def _is_integer_kernel(op_type: str) -> bool:
-    return op_type.startswith(ONNX_INTEGER_PREFIXES) or op_type in ONNX_INTEGER_OPS
-
-
-def onnx_fast_path(graph) -> FastPath:
-    """The audit of an onnxruntime-optimised ONNX graph (onnx.GraphProto)."""
-    producers = {out: node.op_type for node in graph.node for out in node.output}
-    consumers: dict[str, list[str]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node.op_type)
-    quantized = any(node.op_type in ONNX_QDQ_OPS or _is_integer_kernel(node.op_type) for node in graph.node)
-    fast, slow, edge = Counter(), Counter(), Counter()
-    for node in graph.node:
-        op = node.op_type
-        if op in ONNX_QDQ_OPS:
-            edge[op] += 1
-        elif _is_integer_kernel(op):
-            fast[op] += 1
-        elif op in ONNX_LAYOUT_OPS:
-            continue
-        elif not quantized:
-            fast[op] += 1
-        else:
-            fed = any(producers.get(name) == "DequantizeLinear" for name in node.input)
-            feeds = any("QuantizeLinear" in consumers.get(out, []) for out in node.output)
-            (slow if fed or feeds else fast)[op] += 1
-    return FastPath("onnxruntime-cpu", len(graph.node), dict(fast), dict(slow), None, dict(edge))
-
-
-def audit_onnx(path: Path) -> FastPath:
-    import onnx
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as scratch:
-        optimized = Path(scratch) / "optimized.onnx"
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = str(optimized)
-        options.log_severity_level = 3
-        try:
-            ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            graph = onnx.load(str(optimized)).graph
-        except Exception as exc:
-            raise PipelineError(f"expected {path.name} to load in onnxruntime, received {type(exc).__name__}: {exc}") from exc
-    return onnx_fast_path(graph)
+        return FastPath.from_dict(auditor(container).audit(path))
+    except RunnerError as exc:
+        raise PipelineError(str(exc)) from exc
 
 
 def audit_entries(folder: Path, entries: list[dict]) -> list[dict]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.report import checks
 from mobilenet_edge.pipeline.archs import ARCHS, alpha_text
 from mobilenet_edge.pipeline.report import device as report_device, threads as report_threads
@@ -84,7 +85,7 @@ def inputs_digest(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> str:
     for keras in sorted(out_dir.glob("*/*/model.keras")):  # the Keras row shows its size
         h.update(f"{keras.relative_to(out_dir)}\0{keras.stat().st_size}\0".encode())
     # Every row is checked against its file: a file replaced, emptied or deleted changes the report.
-    for model in sorted(p for pattern in ("*/*/*.tflite", "*/*/*.onnx") for p in out_dir.glob(pattern)):
+    for model in sorted(p for c in formats.containers() for p in out_dir.glob(f"*/*/*.{c}")):
         stat = model.stat()
         h.update(f"{model.relative_to(out_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return h.hexdigest()

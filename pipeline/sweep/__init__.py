@@ -28,6 +28,7 @@ from mobilenet_edge.pipeline.artifacts import sha256_file
 from mobilenet_edge.pipeline.clean import claim_output
 from mobilenet_edge.pipeline.config import FORMATS, PAPER_RESOLUTIONS, ExportConfig, RecipeConfig, SweepConfig, Variant
 from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.manifest import entry_format
 from mobilenet_edge.pipeline.recipe import ensure_writable, needs_calibration, variant_dir
 from mobilenet_edge.pipeline.sweep import state as state_
 from mobilenet_edge.pipeline.sweep.bench import benchmark_local
@@ -266,18 +267,11 @@ def _drive(executor, plan: _Plan, cfg: SweepConfig, bar) -> None:
                 queue.appendleft(_validate_job(cfg, outcome.variant, job.threads, validate_key, states[job.variant]))
 
 
-def sweep_format(entry: dict) -> str:
-    """The FORMATS name of a manifest entry: fp32 | fp16 | dynamic | int8 | onnx | onnx-int8."""
-    if entry["format"] == "onnx":
-        return "onnx" if entry["precision"] == "fp32" else "onnx-int8"
-    return entry["precision"]
-
-
 def _record_conversion(outcome: Outcome, state: dict, keys: dict, job: Job, result: JobResult) -> None:
     files: dict[str, dict] = {fmt: {} for fmt in job.recipe.export.formats}
     for entry in result.artifacts:
-        if sweep_format(entry) in files:
-            files[sweep_format(entry)][entry["file"]] = entry["sha256"]
+        if entry_format(entry) in files:
+            files[entry_format(entry)][entry["file"]] = entry["sha256"]
     missing = [f for f, names in files.items() if not names] + \
               [n for names in files.values() for n in names if not (outcome.folder / n).is_file()]
     if missing:  # files the job reported but that never reached OUT

@@ -10,7 +10,7 @@ from pathlib import Path
 from mobilenet_edge.calibration.tasks import Task, resolve_task
 from mobilenet_edge.pipeline.config import PAPER_RESOLUTIONS, SweepConfig, Variant
 from mobilenet_edge.pipeline.errors import PipelineError
-from mobilenet_edge.targets.named import parse_targets
+from mobilenet_edge.targets.registry import parse_targets
 
 
 

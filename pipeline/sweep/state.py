@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.artifacts import sha256_file, write_json
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.validate import FLOAT_MODEL, VALIDATION
@@ -40,9 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_CONVERT_PACKAGES = ("validate", "report", "sweep", "train")  # sub-packages of pipeline/
 NOT_CONVERT_MODULES = ("cli.py", "cli_args.py", "cli_errors.py", "show.py", "demo.py", "android.py", "android_task.py",
                        "predict.py", "ship.py", "clean.py")  # relative to pipeline/
-VALIDATE_CODE = ("pipeline/validate/*.py", "pipeline/convert/tflite.py", "calibration/*.py")
-BENCH_CODE = ("benchmarks/runner.py", "targets/local.py", "targets/plan.py", "targets/profiles.py")
-CALIBRATED = ("int8", "onnx-int8")
+VALIDATE_CODE = ("pipeline/validate/*.py", "pipeline/convert/tflite.py", "calibration/*.py", "benchmarks/runtimes/*.py")
+BENCH_CODE = ("benchmarks/runner.py", "benchmarks/runtimes/*.py", "targets/local.py", "targets/plan.py",
+              "targets/profiles.py")
+CONVERT_CODE_OUTSIDE = ("benchmarks/runtimes/*.py",)  # the fast-path audit that every manifest entry carries
+CALIBRATED = tuple(sorted(formats.calibrated_names()))  # int8, onnx-int8
 
 
 def digest(value) -> str:
@@ -66,6 +69,7 @@ def code_digest(step: str) -> str:
                  if p.relative_to(pipeline).parts[0] not in NOT_CONVERT_PACKAGES
                  and p.relative_to(pipeline).as_posix() not in NOT_CONVERT_MODULES]
         files += list((ROOT / "calibration").glob("*.py"))
+        files += [p for pattern in CONVERT_CODE_OUTSIDE for p in ROOT.glob(pattern)]
     else:
         patterns = VALIDATE_CODE if step == "validate" else BENCH_CODE
         files = [p for pattern in patterns for p in ROOT.glob(pattern)]
@@ -165,14 +169,9 @@ class Planner:
                             "task": task.slug, "classes": list(task.class_names),
                             "preprocessing": task.preprocessing(variant.resolution, variant.arch).to_dict()},
                 "weights": self.weights(variant), "tools": tools(), "code": code_digest("convert")}
-        settings = {"fp32": {}, "fp16": {}, "dynamic": {}, "onnx": {"opset": self.cfg.opset},
-                    "int8": {"io_dtype": q.io_dtype, "per_channel": q.per_channel, "n": q.num_samples, "seed": q.seed,
-                             **({"budget": q.budget} if q.budget is not None else {})},
-                    "onnx-int8": {"opset": self.cfg.opset, "per_channel": q.per_channel, "n": q.num_samples,
-                                  "seed": q.seed, **({"budget": q.budget} if q.budget is not None else {})}}
         keys = {}
         for fmt in self.cfg.formats:
-            parts = {**base, "settings": {**settings[fmt], "format": fmt, "metadata": True}}
+            parts = {**base, "settings": {**formats.get(fmt).settings(q, self.cfg.opset), "format": fmt, "metadata": True}}
             if fmt in CALIBRATED:
                 parts["calibration"] = self.calibration(variant)
             keys[fmt] = key(parts)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from mobilenet_edge.calibration.preprocessing import Preprocessing
 from mobilenet_edge.calibration.tasks import LabeledImages, Task, imagenet_folder
-from mobilenet_edge.pipeline import limits
+from mobilenet_edge.pipeline import formats, limits
 from mobilenet_edge.pipeline.validate import runtimes
 from mobilenet_edge.pipeline.artifacts import sha256_file, write_json
 from mobilenet_edge.pipeline.config import Gates, ValidationConfig
@@ -116,7 +116,13 @@ def _reusable(previous: dict | None, images: LabeledImages, cfg: ValidationConfi
     """Rows of an earlier validation.json measured on the same images with the same gates, by artifact sha256."""
     if not previous or previous.get("images_sha256") != images.digest or previous.get("gates") != asdict(cfg.gates):
         return {}
-    return {row["sha256"]: row for row in previous.get("artifacts", []) if row.get("sha256")}
+    return {(row["sha256"], row.get("runtime")): row for row in previous.get("artifacts", []) if row.get("sha256")}
+
+
+def _gate_rule(entry: dict) -> str:
+    """Which of the gates validates a manifest entry: its format's (pipeline/formats/), else its precision's."""
+    fmt = formats.of_entry(entry)
+    return fmt.gate_rule if fmt else entry["precision"]
 
 
 def _sha256(path: Path) -> str | None:
@@ -151,33 +157,37 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
         if measured[e["file"]] not in (None, e["sha256"]):
             log.warning("validate %s: %s changed since manifest.json listed it; its row names the file measured",
                         variant_dir.name, e["file"])
-    todo = [e for e in manifest["artifacts"] if measured[e["file"]] not in known]
+    # One row per artifact with its container's default runtime (no "runtime" key), and one per artifact and
+    # each of cfg.runtimes that runs its container (rows with "runtime": the runner name).
+    jobs = [(e, r) for e in manifest["artifacts"]
+            for r in (None, *runtimes.extra_runtimes(e["file"], cfg.runtimes))]
+    todo = [(e, r) for e, r in jobs if (measured[e["file"]], r) not in known]
     with tqdm(total=len(pixels) * (1 + len(todo)), desc=f"validate {variant_dir.name}",
               unit="img", leave=False) as bar:
         reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), pixels, normalize, bar)
         rows = []
-        for entry in manifest["artifacts"]:
+        for entry, runtime in jobs:
             sha = measured[entry["file"]]
-            if sha in known:
-                rows.append({**known[sha], "file": entry["file"]})
+            if (sha, runtime) in known:
+                rows.append({**known[(sha, runtime)], "file": entry["file"]})
                 continue
-            model = runtimes.load(variant_dir / entry["file"], cfg.batch, cfg.threads)
+            model = runtimes.load(variant_dir / entry["file"], cfg.batch, cfg.threads, runtime)
             probs = runtimes.predict(model, pixels, normalize, bar)
             metrics = drift_metrics(reference, probs, labels)
             counts = paired_counts(reference, probs, labels)
             metrics.update(interval_metrics(counts))
-            gate = check_gate(cfg.gates, entry["precision"], metrics, labelled, counts)
+            gate = check_gate(cfg.gates, _gate_rule(entry), metrics, labelled, counts)
             # Per-tensor int8 exists to show the collapse, so it is reported but does not fail the run.
             gate["enforced"] = entry.get("per_channel") is not False
             rows.append({"file": entry["file"], "format": entry["format"], "precision": entry["precision"],
-                         "per_channel": entry.get("per_channel"), "sha256": sha, "metrics": metrics,
-                         "gate": gate})
+                         "per_channel": entry.get("per_channel"), "sha256": sha,
+                         **({"runtime": runtime} if runtime else {}), "metrics": metrics, "gate": gate})
     if known:
         log.info("validate %s: %d artifact(s) measured, %d unchanged since the last validation", variant_dir.name,
                  len(todo), len(rows) - len(todo))
 
     failures = tuple(gate_failure(r) for r in rows if r["gate"]["enforced"] and not r["gate"]["passed"])
-    diagnosis = _diagnosis(variant_dir, manifest, rows)
+    diagnosis = _diagnosis(variant_dir, manifest, [r for r in rows if "runtime" not in r])
     float_metrics = {"top1": topk_accuracy(reference, labels, 1), "top5": topk_accuracy(reference, labels, 5)} if labelled else {}
     path = write_json(variant_dir / VALIDATION, {
         "variant": manifest["variant"]["name"], "task": manifest["variant"]["task"],

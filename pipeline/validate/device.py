@@ -3,7 +3,7 @@
 A file can score differently on a device than on this machine (other kernels, another runtime release,
 a delegate). So the same images as `pipeline.validate` (same split, limit, seed and preprocessing; each
 artifact fed exactly as there) are prepared here as .npy chunks, run by the standalone runner on this
-machine and on the device (`targets.predict`), and compared:
+machine and on the device (`Target.predict`: the runner's --predict), and compared:
 
   1. held-out images and the float model's probabilities (Keras, on this machine)
   2. one input tensor per distinct artifact input (raw uint8 pixels, normalised float, quantized int8)
@@ -32,26 +32,11 @@ from mobilenet_edge.pipeline.manifest import read_manifest
 from mobilenet_edge.pipeline.validate.metrics import top1_agreement, topk_accuracy
 from mobilenet_edge.pipeline.validate import FLOAT_MODEL, held_out_images
 from mobilenet_edge.pipeline.config import ValidationConfig
+from mobilenet_edge.targets.target import Target
 
 log = logging.getLogger(__name__)
 
 CHUNK = 250  # images per .npy chunk: a few MB even for float inputs at 224 px
-
-
-@dataclass(frozen=True)
-class DeviceTarget:
-    """Where and how: ssh settings (see targets.ssh.Ssh), the device's python, profile, threads and runtime."""
-    host: str
-    port: int | None = None
-    identity: str | None = None
-    known_hosts: str | None = None
-    ssh_config: str | None = None
-    strict_host_keys: bool = True
-    python: str | None = None
-    profile: str | None = None
-    threads: int | None = None
-    runtime: str = "auto"
-    timeout_s: float = 1800
 
 
 @dataclass(frozen=True)
@@ -114,13 +99,17 @@ def _row(entry: dict, host_raw, device_raw, host_run: dict, device_run: dict, re
     return row
 
 
-def validate_on_device(variant_dir: Path, task: Task, target: DeviceTarget,
-                       cfg: ValidationConfig = ValidationConfig(limit=1000)) -> DeviceValidationResult:
-    """Run the held-out images through every artifact on this machine and on `target`; write
-    validation-<target>.json. Raises PipelineError for a folder without artifacts and for every ssh failure."""
-    from mobilenet_edge.targets.predict import predict_local, predict_ssh
-    from mobilenet_edge.targets.profiles import load_profile
-    from mobilenet_edge.targets.ssh import Ssh, target_name
+def validate_on_device(variant_dir: Path, task: Task, target: Target,
+                       cfg: ValidationConfig = ValidationConfig(limit=1000), *, threads: int | None = None,
+                       runtime: str = "auto", timeout_s: float = 1800) -> DeviceValidationResult:
+    """Run the held-out images through every artifact on this machine and on `target` (a device Target:
+    targets.registry.resolve_target); write validation-<target>.json.
+
+    threads: runner threads on both sides (default: the profile's); runtime: on the device (default auto, the
+    profile's preference). Raises PipelineError for a folder without artifacts and for every ssh failure,
+    ToolError when the runner crashes on either side.
+    """
+    from mobilenet_edge.targets.registry import resolve_target
 
     variant_dir = Path(variant_dir)
     manifest = read_manifest(variant_dir)
@@ -129,42 +118,38 @@ def validate_on_device(variant_dir: Path, task: Task, target: DeviceTarget,
     entries = [e for e in manifest["artifacts"] if (variant_dir / e["file"]).is_file()]
     if not entries:
         raise PipelineError(f"expected .tflite or .onnx artifacts in {variant_dir}, received none (export them first)")
-    prof = load_profile(target.profile) if target.profile else None
-    ssh = Ssh(target.host, port=target.port, identity=target.identity, known_hosts=target.known_hosts,
-              strict_host_keys=target.strict_host_keys, ssh_config=target.ssh_config,
-              connect_timeout_s=min(10.0, target.timeout_s))
+    if target.is_local:
+        raise PipelineError(f"expected a device to validate on (HOST=user@host, pi-emulator, ...), received {target.name!r}")
+    prof = target.profile
+    here = resolve_target("local", profile=prof)  # this machine, with the device's runtime preference
     # 1. images and the float reference
     images = held_out_images(task, manifest["variant"]["resolution"], cfg)
     normalize = Preprocessing.from_dict(manifest["preprocessing"]).normalize
     reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), images.pixels, normalize)
     models = [variant_dir / e["file"] for e in entries]
-    threads = target.threads if target.threads is not None else (prof.threads if prof else None)
-    preference = prof.runtimes if prof else None
+    threads = threads if threads is not None else (prof.threads if prof else None)
     with tempfile.TemporaryDirectory(prefix="device-validation-") as tmp:
         # 2. inputs
         write_inputs(Path(tmp), entries, images.pixels, normalize)
         # 3. this machine, then the device
         log.info("device validation of %s: %d image(s), %d artifact(s), on this machine", variant_dir.name,
                  len(images.pixels), len(models))
-        extra = {"preference": preference} if preference else {}
-        host = predict_local(models, Path(tmp), threads=threads, **extra)
-        log.info("device validation of %s on %s", variant_dir.name, ssh.where)
-        device = predict_ssh(models, Path(tmp), ssh, python=target.python or (prof.python if prof else "python3"),
-                             threads=threads, runtime=target.runtime, timeout_s=target.timeout_s, **extra)
+        host = here.predict(models, Path(tmp), threads=threads)
+        log.info("device validation of %s on %s", variant_dir.name, target.name)
+        device = target.predict(models, Path(tmp), threads=threads, runtime=runtime, timeout_s=timeout_s)
     # 4. figures
     rows = [_row(e, host.outputs[e["file"]], device.outputs[e["file"]], host.runs[e["file"]],
                  device.runs[e["file"]], reference, images.labels) for e in entries if e["file"] in device.outputs]
     differs = tuple(f"{r['file']}: agreement with this machine {100 * r['top1_agreement_host']:.2f} %, "
                     f"max |Δ| {r['max_abs_diff_host']:.3g} (tolerance {r['tolerance']:.3g})" for r in rows if r["differs"])
     # 5. record
-    name = target_name(target.host)
-    path = write_json(variant_dir / f"validation-{name}.json", {
-        "schema": 1, "target": name, "variant": manifest["variant"]["name"], "task": manifest["variant"]["task"],
+    path = write_json(variant_dir / f"validation-{target.label}.json", {
+        "schema": 1, "target": target.label, "variant": manifest["variant"]["name"], "task": manifest["variant"]["task"],
         "images": int(len(images.pixels)), "labelled": images.labels is not None, "source": images.source,
         "images_sha256": images.digest,
         "float": {"top1": topk_accuracy(reference, images.labels, 1)} if images.labels is not None else {},
-        "device": {"host": target.host, "port": target.port, "profile": prof.name if prof else None,
-                   "python": target.python or (prof.python if prof else "python3"), "threads": threads,
+        "device": {"host": target.address, "port": target.port, "profile": prof.name if prof else None,
+                   "python": target.python, "threads": threads,
                    "machine": device.host.get("machine"), "cpu": device.host.get("cpu"),
                    "numpy": device.host.get("numpy"), "runtimes": device.host.get("runtimes")},
         "this_machine": {"machine": host.host.get("machine"), "cpu": host.host.get("cpu"),

@@ -3,64 +3,80 @@
 Each model is fed the way it will be fed in deployment: float models get the normalised image, a
 uint8-input .tflite gets the raw pixels (as Android's Task Library feeds them; its quantization
 parameters carry the normalisation), an int8-input one gets the normalised image quantized.
+
+Model files run through the runtime registry (benchmarks/runtimes/): by default the first registered runtime
+installed here that runs the file's container (ai-edge-litert's Interpreter for .tflite, onnxruntime for
+.onnx); `runtime=` names another (e.g. a new runtime of .onnx files, to compare it with onnxruntime).
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from mobilenet_edge.pipeline.convert.tflite import dequantize_output, quantize_input
+from mobilenet_edge.benchmarks import runtimes as runtime_registry
+from mobilenet_edge.benchmarks.runtimes._common import RunnerError
 from mobilenet_edge.pipeline.errors import PipelineError
 
 
-class TFLiteModel:
-    """ai-edge-litert Interpreter, batched where the model allows it; inputs quantized as the model asks."""
+def runtimes_for(path: Path) -> tuple[str, ...]:
+    """The registered runtimes (each member's first name) that run `path`'s container, installed ones first."""
+    names = runtime_registry.names_for(Path(path).suffix[1:])
+    here = [n for n in names if importlib.util.find_spec(runtime_registry.module_of(n).MODULE) is not None]
+    return (*here, *(n for n in names if n not in here))
 
-    def __init__(self, path: Path, batch: int = 32, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
 
+def extra_runtimes(file: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The runtimes among `names` (validation's extra ones) that run `file`'s container."""
+    container = Path(file).suffix[1:]
+    return tuple(n for n in names if runtime_registry.container_of(n) == container)
+
+
+class RuntimeModel:
+    """A model file in a registered runtime's backend, batched where the file allows it; inputs quantized as the
+    model asks, outputs dequantized."""
+
+    def __init__(self, path: Path, batch: int = 32, threads: int = 2, runtime: str | None = None):
+        path, container = Path(path), Path(path).suffix[1:]
+        self.runtime = runtime or runtimes_for(path)[0]
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-            inp = self.interpreter.get_input_details()[0]
-            # The pipeline's .tflite files have batch 1 fixed (as apps run them); others may be resized.
-            self.batch = batch if inp["shape_signature"][0] == -1 else int(inp["shape"][0])
-            if self.batch != inp["shape"][0]:
-                self.interpreter.resize_tensor_input(inp["index"], [self.batch, *inp["shape"][1:]])
-            self.interpreter.allocate_tensors()
+            module = runtime_registry.module_of(self.runtime)
+        except KeyError:
+            raise PipelineError(f"expected a runtime among {runtime_registry.names()}, received {self.runtime!r}") from None
+        if module.CONTAINER != container:
+            raise PipelineError(f"expected a .{module.CONTAINER} file for runtime {self.runtime}, received {path.name}")
+        try:
+            self.backend = module.load(self.runtime, str(path), threads, batch=batch)
         except Exception as exc:
-            raise PipelineError(f"expected a loadable .tflite model, received {path} ({type(exc).__name__}: {exc})") from exc
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self.input_shape = tuple(int(s) for s in self.input["shape"][1:])
+            cause = str(exc) if isinstance(exc, RunnerError) else f"{type(exc).__name__}: {exc}"
+            raise PipelineError(f"expected a loadable .{container} model, received {path} ({cause})") from exc
+        # A fixed batch (the pipeline's .tflite files have batch 1, as apps run them) is padded up to; a dynamic one
+        # takes each batch as fed.
+        self.pad = self.backend.batch is not None
+        self.batch = self.backend.batch or batch
+        self.input, self.output = self.backend.inputs[0], self.backend.outputs[0]
+        self.input_shape = tuple(self.input["shape"][1:])
 
     def __call__(self, pixels: np.ndarray, normalize) -> np.ndarray:
         n = len(pixels)
-        if n < self.batch:
+        if self.pad and n < self.batch:
             pixels = np.concatenate([pixels, np.zeros((self.batch - n, *pixels.shape[1:]), pixels.dtype)])
-        if np.dtype(self.input["dtype"]) == np.uint8:
+        dtype = self.input["dtype"]
+        if dtype == np.uint8:  # raw pixels: the quantization parameters carry the normalisation
             tensor = pixels
+        elif np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            x = normalize(pixels) / self.input["scale"] + self.input["zero_point"]
+            tensor = np.clip(np.round(x), info.min, info.max).astype(dtype)
         else:
-            tensor = quantize_input(normalize(pixels), self.input)
-        self.interpreter.set_tensor(self.input["index"], tensor)
-        self.interpreter.invoke()
-        return dequantize_output(self.interpreter.get_tensor(self.output["index"]), self.output)[:n]
-
-
-class ONNXModel:
-    def __init__(self, path: Path, batch: int = 32, threads: int = 2):
-        from mobilenet_edge.pipeline.convert.onnx import session
-
-        self.batch = batch
-        try:
-            self.session = session(path, threads)
-        except Exception as exc:
-            raise PipelineError(f"expected a loadable .onnx model, received {path} ({type(exc).__name__}: {exc})") from exc
-        self.input_name = self.session.get_inputs()[0].name
-        self.input_shape = tuple(self.session.get_inputs()[0].shape[1:])
-
-    def __call__(self, pixels: np.ndarray, normalize) -> np.ndarray:
-        return self.session.run(None, {self.input_name: normalize(pixels)})[0].astype(np.float32)
+            tensor = normalize(pixels).astype(dtype)
+        self.backend.feed([tensor])
+        self.backend.run()
+        y = np.asarray(self.backend.output())
+        if np.issubdtype(y.dtype, np.integer) and self.output["scale"] is not None:
+            y = (y.astype(np.float32) - self.output["zero_point"]) * self.output["scale"]
+        return y.astype(np.float32)[:n]
 
 
 class KerasModel:
@@ -77,15 +93,16 @@ class KerasModel:
         return np.asarray(self.model.predict_on_batch(normalize(pixels)), np.float32)
 
 
-def load(path: Path, batch: int = 32, threads: int = 2):
+def load(path: Path, batch: int = 32, threads: int = 2, runtime: str | None = None):
+    """A model file through the runtime registry (`runtime`: a runner name; default the container's first
+    installed runtime), or a .keras/.h5 float model."""
     suffix = Path(path).suffix
-    if suffix == ".tflite":
-        return TFLiteModel(path, batch, threads)
-    if suffix == ".onnx":
-        return ONNXModel(path, batch, threads)
     if suffix in (".keras", ".h5"):
         return KerasModel(path, batch)
-    raise PipelineError(f"expected a .keras, .tflite or .onnx artifact, received {Path(path).name!r}")
+    if suffix[1:] in runtime_registry.containers():
+        return RuntimeModel(path, batch, threads, runtime)
+    suffixes = ", ".join(f".{c}" for c in runtime_registry.containers())
+    raise PipelineError(f"expected a .keras, {suffixes} artifact, received {Path(path).name!r}")
 
 
 def predict(model, pixels: np.ndarray, normalize, progress=None) -> np.ndarray:
