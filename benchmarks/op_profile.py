@@ -367,7 +367,9 @@ def profile_litert(path: str, threads: int, seconds: float = 2.0) -> dict:
         op = graph.operators[i]
         out = graph.tensors[op.outputs[0]].name.decode(errors="replace")
         layers.append({"index": i, "name": out.split(";")[0][:120], "op": _op_name(flat, op, names),
-                       "ms": max(p50[("op", i)] - invoke, 0.0), "block": block_of[i], "delegated": i in in_whole,
+                       "ms": max(p50[("op", i)] - invoke, 0.0),
+                       "min_ms": round(max(low[("op", i)] - low["invoke"], 0.0), 4), "block": block_of[i],
+                       "delegated": i in in_whole,
                        "delegated_when_cut": bool(delegated(interpreters[("op", i)]))})
     record = summarise(layers, p50["whole"], invoke)
     block_rows = []

@@ -96,6 +96,13 @@ def transfer_table() -> str:
     return transfer_bench.table(json.loads(transfer_bench.RECORD.read_text()))
 
 
+def v3_int8_profile_table() -> str:
+    """Where V3-Small's int8 time goes, part by part (benchmarks/v3_int8_profile.py's record)."""
+    from mobilenet_edge.benchmarks import v3_int8_profile
+
+    return v3_int8_profile.table(json.loads(v3_int8_profile.RECORD.read_text()))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "checkpoints": checkpoints_table,
     "family-cost": family_cost_table,
@@ -103,6 +110,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "int8-speed": int8_speed_table,
     "pipeline-bench": pipeline_bench_table,
     "transfer": transfer_table,
+    "v3-int8-profile": v3_int8_profile_table,
 }
 
 _BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
