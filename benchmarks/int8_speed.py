@@ -32,7 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from mobilenet_edge.benchmarks import op_profile, runner  # noqa: E402
+from mobilenet_edge.benchmarks import runner  # noqa: E402
+from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile  # noqa: E402
 
 RECORD = ROOT / "benchmarks" / "records" / "int8_speed.json"
 ARCHS = ("v1", "v2", "v3-small", "v3-large")

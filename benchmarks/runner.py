@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import gc
 import glob
+import importlib
 import json
 import os
 import platform
@@ -31,10 +32,10 @@ import numpy as np
 
 try:  # imported as a member of the installed package
     from . import runtimes
-    from .runtimes._common import RunnerError, installed, ms_since, one_line
+    from .runtimes._common import RunnerError, installed, ms_since, native_output_silenced, one_line
 except ImportError:  # run as a script beside its runtimes/ folder (python runner.py ... on a device)
     import runtimes
-    from runtimes._common import RunnerError, installed, ms_since, one_line
+    from runtimes._common import RunnerError, installed, ms_since, native_output_silenced, one_line
 
 RUNTIMES = ("auto", *runtimes.names())
 ARM_CORES = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
@@ -505,7 +506,7 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--predict", metavar="DIR", help=f"no timing: run the .npy chunks that DIR/{PREDICT_PLAN} names "
                    "per model, save DIR/outputs/<model>.npy")
     p.add_argument("--op-profile", type=int, nargs="?", const=5, default=None, metavar="TOP",
-                   help="no latency table: time per op type and per layer (op_profile.py beside this file); "
+                   help="no latency table: time per op type and per layer (runtimes/_op_profile.py); "
                         "prints the JSON and, on stderr, the TOP layers of each model")
     args = p.parse_args(argv)
     for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0), ("ci_target", 0),
@@ -526,11 +527,7 @@ def parse_args(argv) -> argparse.Namespace:
 
 def op_profile_report(args) -> dict:
     """{"host", "cpu_flags", "threads", "results": [op_profile record per model]}; top layers on stderr."""
-    try:
-        from mobilenet_edge.benchmarks import op_profile  # installed with the project
-    except ImportError:  # copied beside this file on a device
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        import op_profile
+    op_profile = importlib.import_module(f"{runtimes.__name__}._op_profile")  # in the runtimes/ folder
     results = []
     for path in args.models:
         runtime = "onnxruntime" if path.endswith(".onnx") else "litert"

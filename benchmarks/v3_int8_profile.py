@@ -9,7 +9,7 @@ fp32, int8 (the pipeline's: hard-swish split into DEPTHWISE_CONV_2D + MUL so XNN
 hard-swish fused (HARD_SWISH, builtin kernel: the "before"), and int8 with the stem convolution (3 input
 channels) kept in float (TensorFlow's quantization debugger, int8 I/O). Whole-model p50 of every file in
 interleaved turns at 1 and 2 threads (benchmarks/int8_speed.py's timing); then each file's per-op profile
-(benchmarks/op_profile.py: every op cut out and timed alone, parts checked against the whole) at 1 thread,
+(benchmarks/runtimes/_op_profile.py: every op cut out and timed alone, parts checked against the whole) at 1 thread,
 summed into the parts of the network: the stem convolution, hard-swish, input conversion (QUANTIZE and V3's
 Rescaling), the other convolutions, depthwise convolutions, the rest.
 """
@@ -27,7 +27,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mobilenet_edge.benchmarks import int8_speed, op_profile, runner  # noqa: E402
+from mobilenet_edge.benchmarks import int8_speed, runner  # noqa: E402
+from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "records" / "v3_small_int8_profile.json"

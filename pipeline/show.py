@@ -108,6 +108,8 @@ def op_profile(path: Path, top: int = 5) -> str:
     for r in data["results"]:
         out.append(f"{r['file']} on {r['runtime']} {r.get('version') or ''}: whole {r['whole_ms']:.3f} ms, parts "
                    f"{r['sum_ms']:.3f} ms (residual {r['residual_ms']:+.3f} ms)")
+        if r.get("caveat"):
+            out.append(f"  note: {r['caveat']}")
         out.append("  by op type: " + ", ".join(f"{o['op']} x{o['count']} {o['ms']:.3f} ms" for o in r["by_op"][:top]))
         for layer in sorted(r["layers"], key=lambda x: -x["ms"])[:top]:
             out.append(f"  {layer['ms']:8.3f} ms  {layer['op']:<22} {layer['name'][:70]}")

@@ -1,8 +1,8 @@
 """`make profile`: time per op type and per layer of every artifact of a variant, on this machine.
 
 Each file runs on every installed runtime that takes its container (.tflite: LiteRT; .onnx: ONNX Runtime and,
-when installed, OpenVINO), through `benchmarks/op_profile.py` (the same module `runner.py --op-profile` uses on a
-device). Writes `profile-local.json` in the variant folder:
+when installed, OpenVINO), through `benchmarks/runtimes/_op_profile.py` (the same module `runner.py --op-profile` uses
+on a device, where it is copied with the runtimes/ folder). Writes `profile-local.json` in the variant folder:
 
     {"schema": 1, "target": "local", "host": {...runner.host_info()}, "cpu_flags": ["avx512_vnni", ...],
      "threads": 2, "results": [{"file", "sha256", "runtime", "version", "threads", "method", "whole_ms", "sum_ms",
@@ -40,7 +40,8 @@ def profile_local(variant_dir: Path, threads: int | None = None, runtimes: Colle
 
     Returns variant_dir/profile-local.json (written atomically).
     """
-    from mobilenet_edge.benchmarks import op_profile, runner
+    from mobilenet_edge.benchmarks import runner
+    from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile
 
     variant_dir = Path(variant_dir)
     threads = threads or os.cpu_count() or 1

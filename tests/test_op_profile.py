@@ -1,4 +1,4 @@
-"""`make profile` (benchmarks/op_profile.py, targets/op_times.py): every op of a .tflite cut out into its own model
+"""`make profile` (benchmarks/runtimes/_op_profile.py, targets/op_times.py): every op of a .tflite cut out into its own model
 computes what it computes inside the whole model; the per-op record adds up by construction; ONNX Runtime's
 profiler and (when installed) OpenVINO's counts give one row per node; the CLI writes profile-local.json and the
 report shows it. No timing is asserted (the machine is shared): only the structure and the arithmetic."""
@@ -22,7 +22,7 @@ def test_cut_op_computes_what_it_computes_in_the_whole_model(tiny_export):
     from ai_edge_litert import schema_py_generated as tfl
     from ai_edge_litert.interpreter import Interpreter
 
-    from mobilenet_edge.benchmarks import op_profile
+    from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile
 
     for precision in ("int8", "fp16"):
         path = _files(tiny_export, ".tflite")[precision]
@@ -53,7 +53,7 @@ def test_cut_op_computes_what_it_computes_in_the_whole_model(tiny_export):
 
 
 def test_litert_record_adds_up(tiny_export):
-    from mobilenet_edge.benchmarks import op_profile
+    from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile
 
     record = op_profile.profile(str(_files(tiny_export, ".tflite")["fp16"]), "litert", 1)
     assert record["runtime"] == "litert" and record["folded_ops"] > 0  # fp16 weights' DEQUANTIZE go with their op
@@ -68,7 +68,7 @@ def test_litert_record_adds_up(tiny_export):
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 def test_onnx_profilers_give_one_row_per_node(tiny_export, runtime):
     pytest.importorskip(runtime)
-    from mobilenet_edge.benchmarks import op_profile
+    from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile
 
     record = op_profile.profile(str(_files(tiny_export, ".onnx")["int8"]), runtime, 1)
     assert record["layers"] and all(layer["ms"] >= 0 for layer in record["layers"])
