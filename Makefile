@@ -104,7 +104,7 @@ profile: setup setup-openvino  ## time per op type and per layer of every artifa
 bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads; any ARCH)
 	$(CLI) bench-check $(VARIANT) $${THREADS:+--threads "$$THREADS"}
 
-bench-int8: setup  ## int8 vs fp32 p50 of V1, V2, V3-Small, V3-Large at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
+bench-int8: setup setup-openvino  ## int8 vs fp32 p50 of V1, V2, V3-Small, V3-Large at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
 	$(VENV)/bin/python benchmarks/int8_speed.py && $(VENV)/bin/python benchmarks/readme.py
 
 bench-remote: setup  ## latency on a device: HOST=user@host|alias|pi-emulator [PORT=] [THREADS=4]

@@ -202,6 +202,7 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
                "gate": gate, "gate_passed": gate.get("passed") if gate else None,
                "gate_enforced": bool(gate) and gate.get("enforced", True), "on_disk": now.status,
                "fast_path": entry.get("fast_path"), "gpu": entry.get("gpu"),
+               "fast_path_by_runtime": entry.get("fast_path_by_runtime"),
                "validated_on": {a["runtime"]: {"top1": (a.get("metrics") or {}).get("top1"),
                                                "top1_agreement": (a.get("metrics") or {}).get("top1_agreement"),
                                                "gate_passed": (a.get("gate") or {}).get("passed")}

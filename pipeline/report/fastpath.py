@@ -13,7 +13,9 @@ NOTE = ("fast ops: ops XNNPACK runs (TFLite) or integer kernels and float-model 
         "graph optimisation); off the fast path: ops left on TFLite's builtin kernels, or float ops between "
         "Dequantize/Quantize in an int8 ONNX graph; parts: XNNPACK partitions (1 = one delegated graph). "
         "Measured with this machine's runtimes: ARM builds may delegate differently (the runner reports it there). "
-        "Android GPU delegate: the ops it would leave to the CPU (pipeline/convert/gpu_compat.py).")
+        "Android GPU delegate: the ops it would leave to the CPU (pipeline/convert/gpu_compat.py). Other runtimes: "
+        "the same audit on the runtimes measured beside the default one (OpenVINO: layers of its runtime model by "
+        "type and precision, u8/i8 = integer kernels).")
 
 
 def _fp32_twin(records: list, r: dict) -> dict | None:
@@ -63,9 +65,17 @@ def _ops(counts: dict) -> str:
     return ", ".join(f"{op} {n}" for op, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))) or DASH
 
 
+def other_runtimes(audits: dict | None) -> str:
+    """"openvino: 30 fast (Convolution u8 28, ...), off: none" for the runtimes measured beside the default one."""
+    if not audits:
+        return DASH
+    return "; ".join(f"{name}: {sum(a.get('fast', {}).values())} fast ({_ops(a.get('fast', {}))}), "
+                     f"off: {_ops(a.get('slow', {}))}" for name, a in sorted(audits.items()))
+
+
 def fast_path_table(summary: dict) -> tuple[list[str], list]:
     columns = [c["column"] for c in summary["latency_columns"]]
-    header = ["variant", "artifact", "fast ops", "off the fast path", "parts", "Android GPU delegate",
+    header = ["variant", "artifact", "fast ops", "off the fast path", "parts", "Android GPU delegate", "other runtimes",
               *(f"× fp32 {c}" for c in columns)]
     rows = []
     for r in summary["records"]:
@@ -75,7 +85,8 @@ def fast_path_table(summary: dict) -> tuple[list[str], list]:
         twin = _fp32_twin(summary["records"], r)
         cells = [r["variant"], r["label"], str(sum(fp.get("fast", {}).values())), _ops(fp.get("slow", {})),
                  str(fp["partitions"]) if fp.get("partitions") is not None else DASH,
-                 gpu_summary(r.get("gpu")) if r["format"] == "tflite" else DASH]
+                 gpu_summary(r.get("gpu")) if r["format"] == "tflite" else DASH,
+                 other_runtimes(r.get("fast_path_by_runtime"))]
         for c in columns:
             base, p50 = (twin or {}).get("latency_p50_ms", {}).get(c), r["latency_p50_ms"].get(c)
             cells.append(f"{base / p50:.2f}" if base and p50 and r["precision"] != "fp32" else DASH)
