@@ -152,8 +152,8 @@ def measure(work: Path, archs=ARCHS, threads=(1, 2), rounds: int = 10, runs: int
                          "runs_per_round": runs, "calibration": "16 smooth random images",
                          "tflite_runtime": "ai-edge-litert Interpreter + XNNPACK",
                          "onnx_runtime": "onnxruntime CPUExecutionProvider (default optimisation)",
-                         "openvino": "OpenVINO CPU plugin, LATENCY hint, the same .onnx files in the same turns "
-                                     "(its default inference precision: bf16 where the CPU has it)",
+                         "openvino": "OpenVINO CPU plugin, LATENCY hint, INFERENCE_PRECISION_HINT f32, the same "
+                                     ".onnx files in the same turns",
                          "before": "int8 as the pipeline wrote it before: V3 HARD_SWISH fused; ONNX int8 activations"},
             "cpu_flags": op_profile.cpu_flags(), "target_ratio": TARGET_RATIO, "results": results, "fast_path": audits}
 

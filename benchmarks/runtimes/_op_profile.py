@@ -110,7 +110,7 @@ def profile_openvino(path: str, threads: int, runs: int = 50) -> dict:
     model.reshape({i.get_any_name(): [d.get_length() if d.is_static else 1 for d in i.get_partial_shape()]
                    for i in model.inputs})  # a dynamic batch becomes 1, as the runner times it
     compiled = core.compile_model(model, "CPU", {"PERF_COUNT": True, "INFERENCE_NUM_THREADS": threads,
-                                                "PERFORMANCE_HINT": "LATENCY"})
+                                                "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
     request = compiled.create_infer_request()
     for i, port in enumerate(compiled.inputs):
         request.set_input_tensor(i, ov.Tensor(random_feed(list(port.get_shape()), port.get_element_type().to_dtype())))

@@ -5,8 +5,9 @@ requirements-openvino.lock): where it is missing (a Raspberry Pi) nothing else c
 beside ONNX Runtime (`ALSO_MEASURED`): `make bench` and `make validate` give each .onnx file a row per runtime.
 
 The CPU plugin picks its own precision: on a CPU with AMX or AVX512-BF16 an fp32 file runs in bf16 unless told
-otherwise (`INFERENCE_PRECISION_HINT`); the backend's `delegate` says which ("CPU bf16"), so a validation row
-measures what ships. The audit reads OpenVINO's runtime model (`compiled_model.get_runtime_model()`): each
+otherwise. Here it is told f32 (`INFERENCE_PRECISION_HINT`): a file runs at its own precision, so its validation
+row is that of the file that ships (in bf16, V2's fp32 file failed the fp32 gate's agreement). The backend's
+`delegate` says the precision ("CPU f32"). The audit reads OpenVINO's runtime model (`compiled_model.get_runtime_model()`): each
 executed layer's `layerType` and `runtimePrecision` (u8/i8: integer kernels; f32/bf16: float).
 """
 from __future__ import annotations
@@ -53,7 +54,10 @@ def compile_file(ov, path: str, threads: int, batch: int | None = None):
         dims = list(port.get_partial_shape())
         shapes[port.get_any_name()] = [d.get_length() if d.is_static else (batch or 1) for d in dims]
     model.reshape(shapes)
-    return core, core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+    # f32: an fp32 file is measured and validated as fp32 (the plugin's default on AMX / AVX512-BF16 CPUs is bf16,
+    # which failed the fp32 gate's agreement on V2: a different precision, not this file's).
+    return core, core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                                                   "INFERENCE_PRECISION_HINT": "f32"})
 
 
 def load(name: str, path: str, threads: int, *, batch: int | None = None, context=None):
