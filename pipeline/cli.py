@@ -59,9 +59,12 @@ def _validation_config(args):
     from mobilenet_edge.benchmarks.runtimes import also_measured
     from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
-    # One more row per .onnx file for each runtime measured beside ONNX Runtime here (OpenVINO when installed).
+    # --runtimes, else for `validate` one more row per .onnx file for each runtime measured beside ONNX Runtime
+    # here (OpenVINO when installed).
     return ValidationConfig(limit=args.limit, eval_dir=args.eval, gates=Gates(
-        args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement), runtimes=also_measured())
+        args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement),
+        runtimes=tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
+        or (also_measured() if args.command == "validate" else ()))
 
 
 def _recipe_config(args, formats, validation=None, bench=None, report=False):

@@ -46,6 +46,8 @@ def _add_validation_args(p: argparse.ArgumentParser, limit: int | None = None) -
                    help="max int8 top-1 drop in points (default %(default)s)")
     p.add_argument("--gate-int8-agreement", type=float, default=GATES.int8_agreement,
                    help="min int8 top-1 agreement (default %(default)s)")
+    p.add_argument("--runtimes", default="", help="also validate every artifact with these runtimes "
+                   "(comma-separated runner names, benchmarks/runtimes/): one more row each")
 
 
 def _add_ssh_args(p: argparse.ArgumentParser) -> None:

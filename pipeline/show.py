@@ -64,7 +64,7 @@ def validation_table(data: dict) -> str:
         status = "pass" if g["passed"] else ("FAIL" if g["enforced"] else "fail (not gated)")
         if g.get("verdict", "").startswith("undecided"):
             status += f", {g['verdict']}"
-        name = row["file"] + (f" ({row['runtime']})" if row.get("runtime") else "")  # a runtime beside the default
+        name = row["file"] + (f" [{row['runtime']}]" if row.get("runtime") else "")  # an extra runtime's row
         out.append(f"{name:<44} {top1:>7} {drop:>6} {100 * m['top1_agreement']:6.2f}% {m['kl_mean']:8.5f} "
                    f"{m['sqnr_db']:8.2f}  {status}")
     return "\n".join(out)

@@ -180,7 +180,8 @@ class Planner:
     def validate_key(self) -> dict:
         v = self.cfg.validation
         return key({"settings": {"limit": v.limit, "seed": v.seed, "eval": v.eval_dir, "batch": v.batch,
-                                        "gates": asdict(v.gates)},
+                                        "gates": asdict(v.gates),
+                                        **({"runtimes": list(v.runtimes)} if v.runtimes else {})},
                            "tools": tools(), "code": code_digest("validate")})
 
     def bench_key(self) -> dict:
