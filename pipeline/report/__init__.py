@@ -146,8 +146,8 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
     summary["thread_scaling"] = report_threads.scaling(records)
     summary["ship"] = ship_choices(summary)
     summary["pareto"] = pareto_fronts(summary)
-    summary["fast_path_flags"] = speed_flags(summary)
     summary["op_profiles"] = collect_profiles(folders, problems)
+    summary["fast_path_flags"] = speed_flags(summary)
     return summary
 
 

@@ -51,14 +51,26 @@ def speed_flags(summary: dict) -> list[dict]:
             if base and p50 and p50 >= base:
                 flags.append({"task": r["task"], "variant": r["variant"], "file": r["file"], "label": r["label"],
                               "column": column, "p50_ms": p50, "fp32_p50_ms": base, "speedup": base / p50,
-                              "fp32_file": twin["file"], "off_fast_path": culprit_text(r.get("fast_path"))})
+                              "fp32_file": twin["file"], "off_fast_path": culprit_text(r.get("fast_path")),
+                              "profile": _profiled(summary, r)})
     return flags
+
+
+def _profiled(summary: dict, r: dict) -> str | None:
+    """"CONV_2D x43 0.76 ms, ..." from `make profile` of this file and its fp32 twin, when both were profiled."""
+    rows = [p for p in summary.get("op_profiles") or [] if (p["task"], p["variant"]) == (r["task"], r["variant"])]
+    mine = next((p for p in rows if p["file"] == r["file"]), None)
+    if mine is None:
+        return None
+    return f"on {mine['runtime']}: " + ", ".join(f"{o['op']} x{o['count']} {o['ms']:.3f} ms" for o in mine["top_ops"])
 
 
 def flag_sentence(flag: dict) -> str:
     return (f"{flag['label']} ({flag['file']}) is not faster than fp32 on {flag['column']}: "
             f"{flag['p50_ms']:.3f} vs {flag['fp32_p50_ms']:.3f} ms p50 (x{flag['speedup']:.2f}); "
-            f"off the fast path: {flag['off_fast_path']}.")
+            f"off the fast path: {flag['off_fast_path']}."
+            + (f" Its costliest op types (make profile): {flag['profile']}." if flag.get("profile") else
+               " `make profile` shows where its time goes, op by op."))
 
 
 def _ops(counts: dict) -> str:
