@@ -13,7 +13,7 @@ DATA_VARS = ARCH ALPHA RES RHO TASK WEIGHTS CALIB OUT N INT8_IO OPSET LIMIT KEEP
             PROFILE EPOCHS ALPHAS ARCHS RESOLUTIONS FORMATS EXECUTOR WORKERS RAY_ADDRESS STRICT IMAGE ARTIFACT TOP \
             JSON IDENTITY KNOWN_HOSTS TRAIN_RESOLUTIONS INIT CHECKPOINTS LR \
             BUDGET SYNTH_N SYNTH_STEPS CALIB_URL CALIB_SHA256 TARGETS RAY_RESOURCES SSH_CONFIG \
-            DEVICE_PYTHON
+            DEVICE_PYTHON SRAM FLASH NPU
 $(foreach v,$(DATA_VARS),$(eval $(v) ?=))
 
 # Variables are data, never shell (see "Make variables" in README.md). Each name in DATA_VARS is re-bound to
@@ -36,7 +36,7 @@ INT8_EXTRA = $${BUDGET:+--budget "$$BUDGET"} $${CALIB_URL:+--calib-url "$$CALIB_
              $${SYNTH_STEPS:+--synthetic-steps "$$SYNTH_STEPS"}
 VALID   = $${LIMIT:+--limit "$$LIMIT"} $${EVAL:+--eval "$$EVAL"}
 
-.PHONY: help setup setup-ray setup-openvino sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
+.PHONY: help setup setup-ray setup-openvino setup-mcu mcu sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
         bench-remote pi-emulator android test test-fast clean profile
 
 help:  ## list targets
@@ -63,13 +63,26 @@ $(VENV)/.installed-openvino: $(VENV)/.installed requirements-openvino.lock
 
 setup-openvino: $(VENV)/.installed-openvino  ## the optional OpenVINO extra (x86-64: .onnx files also on OpenVINO)
 
-sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
+
+$(VENV)/.installed-mcu: $(VENV)/.installed requirements-mcu.lock
+	$(VENV)/bin/pip install --quiet -r requirements-mcu.lock
+	touch $@
+
+setup-mcu: $(VENV)/.installed-mcu  ## the optional microcontroller extra: tflite-micro (a pinned nightly) and Vela
+
+# SRAM=256K FLASH=1M NPU=none|ethos-u55-128|ethos-u55-256|ethos-u65-256 (make mcu, and make sweep TARGETS=mcu)
+mcu: setup-mcu  ## one variant on a microcontroller: TFLite Micro accuracy, smallest arena, flash vs SRAM/FLASH, NPU (Vela), C source
+	$(CLI) mcu $(VARIANT) $${SRAM:+--sram "$$SRAM"} $${FLASH:+--flash "$$FLASH"} $${NPU:+--npu "$$NPU"} \
+	  $${LIMIT:+--limit "$$LIMIT"} $${CALIB:+--calib "$$CALIB"} $${N:+--n "$$N"}
+
+sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray) $(if $(filter mcu,$(TARGETS)),setup-mcu)  ## ARCHS x ALPHAS x RESOLUTIONS x FORMATS in parallel, incremental; report with Pareto plots
 	$(CLI) sweep $${TASK:+--task "$$TASK"} $${ARCHS:+--archs "$$ARCHS"} $${ALPHAS:+--alphas "$$ALPHAS"} \
 	  $${RESOLUTIONS:+--resolutions "$$RESOLUTIONS"} $${FORMATS:+--formats "$$FORMATS"} $${WEIGHTS:+--weights "$$WEIGHTS"} \
 	  $(QUANT) $${OPSET:+--opset "$$OPSET"} $(INT8_EXTRA) $(VALID) $${EXECUTOR:+--executor "$$EXECUTOR"} \
 	  $${RAY_ADDRESS:+--ray-address "$$RAY_ADDRESS"} $${WORKERS:+--workers "$$WORKERS"} \
 	  $${RAY_RESOURCES:+--ray-resources "$$RAY_RESOURCES"} $${TARGETS:+--targets "$$TARGETS"} \
-	  $${THREADS:+--bench-threads "$$THREADS"} $(if $(filter-out 0,$(STRICT)),--strict) $(OUT_ARG)
+	  $${THREADS:+--bench-threads "$$THREADS"} $(if $(filter-out 0,$(STRICT)),--strict) $(OUT_ARG) \
+	  $${SRAM:+--sram "$$SRAM"} $${FLASH:+--flash "$$FLASH"} $${NPU:+--npu "$$NPU"}
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
 	$(CLI) demo $(OUT_ARG) $${ALPHAS:+--alphas "$$ALPHAS"} $${LIMIT:+--limit "$$LIMIT"}
@@ -104,7 +117,7 @@ profile: setup setup-openvino  ## time per op type and per layer of every artifa
 bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads; any ARCH)
 	$(CLI) bench-check $(VARIANT) $${THREADS:+--threads "$$THREADS"}
 
-bench-int8: setup setup-openvino  ## int8 vs fp32 p50 of V1, V2, V3-Small, V3-Large at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
+bench-int8: setup setup-openvino  ## int8 vs fp32 p50 of every ARCH (and V1 0.5) at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
 	$(VENV)/bin/python benchmarks/int8_speed.py && $(VENV)/bin/python benchmarks/readme.py
 
 bench-remote: setup  ## latency on a device: HOST=user@host|alias|pi-emulator [PORT=] [THREADS=4]
@@ -123,10 +136,10 @@ predict: setup  ## top-5 labels of IMAGE="a.jpg dir/ ..." with ARTIFACT (default
 	$(CLI) predict $${IMAGE:+--image-list "$$IMAGE"} $${ARTIFACT:+--artifact "$$ARTIFACT"} $${TOP:+--top "$$TOP"} \
 	  $(if $(filter-out 0,$(JSON)),--json) $(VARIANT)
 
-test: setup setup-ray setup-openvino  ## the test suite (slow tests included)
+test: setup setup-ray setup-openvino setup-mcu  ## the test suite (slow tests included)
 	$(VENV)/bin/python -m pytest -q
 
-test-fast: setup  ## the test suite without slow tests
+test-fast: setup setup-mcu  ## the test suite without slow tests
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 clean: setup  ## remove OUT (only a folder the pipeline created: it holds OUT/.mobilenet_edge; never .venv)

@@ -5,8 +5,9 @@
     python benchmarks/int8_speed.py --from-record           # print the table of the committed record
     python benchmarks/readme.py                             # then regenerate the README's and docs' tables
 
-For V1, V2, V3-Small and V3-Large (random weights: speed does not depend on them), the pipeline's own convert
-functions write fp32 and full-int8 .tflite and .onnx files; the int8 files also in the "before" form
+For every member of the architecture registry at alpha 1.0, and V1 at 0.5 (whose Mult-Adds are near V4-Conv-S's
+and V3-Small's; `--archs v1:0.5` names a width), with random weights (speed does not depend on them), the
+pipeline's own convert functions write fp32 and full-int8 .tflite and .onnx files; the int8 files also in the "before" form
 (`--no-baseline` skips it): V3's hard-swish fused into HARD_SWISH, ONNX with int8 activations, which is
 what the pipeline wrote before. Each file is audited (pipeline.convert.fastpath). Then, per runtime and thread
 count (1 and 2), the files of one architecture are loaded side by side with the standalone runner's
@@ -34,16 +35,19 @@ import numpy as np  # noqa: E402
 
 from mobilenet_edge.benchmarks import runner  # noqa: E402
 from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile  # noqa: E402
+from mobilenet_edge.pipeline.archs import ARCHS as REGISTRY  # noqa: E402
+
+ARCH_KEYS = tuple(REGISTRY)
 
 RECORD = ROOT / "benchmarks" / "records" / "int8_speed.json"
-ARCHS = ("v1", "v2", "v3-small", "v3-large")
+MEMBERS = (*ARCH_KEYS, "v1:0.5")  # registry key, or key:alpha for another width than 1.0
 TARGET_RATIO = 1.5
 BEGIN, END = "<!-- begin:int8-speed -->", "<!-- end:int8-speed -->"
 log = logging.getLogger("int8_speed")
 
 
 def calibration(arch: str, resolution: int, count: int, seed: int = 0):
-    """`count` smooth random images in the arch's input range (V3 takes 0..255 pixels, V1/V2 [-1, 1])."""
+    """`count` smooth random images in the arch's input range (its registry entry's mean and std)."""
     from mobilenet_edge.calibration.representative import CalibrationSet
     from mobilenet_edge.pipeline.archs import get_arch
 
@@ -55,8 +59,14 @@ def calibration(arch: str, resolution: int, count: int, seed: int = 0):
     return CalibrationSet.from_samples(samples, "smooth random images", f"seed{seed}", 0, seed, (low, high))
 
 
+def parse_member(member: str) -> tuple[str, float]:
+    """'v1' -> ('v1', 1.0); 'v1:0.5' -> ('v1', 0.5)."""
+    arch, _, alpha = member.partition(":")
+    return REGISTRY[arch].key if arch in REGISTRY else arch, float(alpha or 1.0)
+
+
 def convert_family_member(arch: str, folder: Path, resolution: int = 224, samples: int = 16,
-                          baseline: bool = True) -> dict[str, Path]:
+                          baseline: bool = True, alpha: float = 1.0) -> dict[str, Path]:
     """fp32 / int8 (/ baseline int8) .tflite and .onnx of one random-weight model; existing files are kept."""
     import keras
 
@@ -74,7 +84,7 @@ def convert_family_member(arch: str, folder: Path, resolution: int = 224, sample
     if all(p.is_file() for p in files.values()):
         return files
     keras.utils.set_random_seed(0)
-    model = mobilenet(1.0, resolution, 1000, None, arch)
+    model = mobilenet(alpha, resolution, 1000, None, arch)
     calib = calibration(arch, resolution, samples)
     for key, quant in (("tflite fp32", None), ("tflite int8", QuantConfig()),
                        ("tflite int8 before", QuantConfig(hard_swish="fused"))):
@@ -114,19 +124,20 @@ def interleaved_times(paths: dict[str, Path], threads: int, rounds: int, runs: i
             for key, t in times.items()}
 
 
-def measure(work: Path, archs=ARCHS, threads=(1, 2), rounds: int = 10, runs: int = 10, baseline: bool = True) -> dict:
+def measure(work: Path, archs=MEMBERS, threads=(1, 2), rounds: int = 10, runs: int = 10, baseline: bool = True) -> dict:
     """Convert, audit and time every family member; the record that `RECORD` holds."""
     from mobilenet_edge.pipeline.sweep.executors import busy_cores
     from mobilenet_edge.pipeline.convert.fastpath import audit
 
     results, audits = [], {}
-    for arch in archs:
-        files = convert_family_member(arch, work / arch, baseline=baseline)
-        audits[arch] = {key: audit(path).to_dict() for key, path in files.items()}
+    for member in archs:
+        arch, alpha = parse_member(member)
+        files = convert_family_member(arch, work / member.replace(":", "_"), baseline=baseline, alpha=alpha)
+        audits[member] = {key: audit(path).to_dict() for key, path in files.items()}
         openvino = also_openvino()
         if openvino:  # which layers OpenVINO's runtime model runs in int8 / float
-            audits[arch] |= {f"openvino {key.removeprefix('onnx ')}": openvino.audit(path)
-                             for key, path in files.items() if key in ("onnx fp32", "onnx int8")}
+            audits[member] |= {f"openvino {key.removeprefix('onnx ')}": openvino.audit(path)
+                               for key, path in files.items() if key in ("onnx fp32", "onnx int8")}
         for fmt in ("tflite", "onnx"):
             group = {key.removeprefix(f"{fmt} "): path for key, path in files.items() if key.startswith(fmt)}
             runtimes = {}
@@ -137,7 +148,8 @@ def measure(work: Path, archs=ARCHS, threads=(1, 2), rounds: int = 10, runs: int
                 before = busy_cores()
                 stats = interleaved_times(group, n, rounds, runs, runtimes)
                 after = busy_cores()
-                base = {"arch": arch, "format": fmt, "threads": n, "busy_cores_other": [before, after]}
+                base = {"arch": arch, "alpha": alpha, "member": member, "format": fmt, "threads": n,
+                        "busy_cores_other": [before, after]}
                 mine = {k: v for k, v in stats.items() if not k.startswith("openvino ")}
                 results.append({**base, "runtime": "litert" if fmt == "tflite" else "onnxruntime", **_ratios(mine)})
                 if runtimes:
@@ -145,10 +157,10 @@ def measure(work: Path, archs=ARCHS, threads=(1, 2), rounds: int = 10, runs: int
                     results.append({**base, "runtime": "openvino", "runtime_version": openvino.version(), **_ratios(ov),
                                     "int8_vs_onnxruntime": round(mine["int8"]["p50"] / ov["int8"]["p50"], 2),
                                     "int8_vs_onnxruntime_min": round(mine["int8"]["min"] / ov["int8"]["min"], 2)})
-                log.info("%s %s %d thr: %s", arch, fmt, n, results[-1])
+                log.info("%s %s %d thr: %s", member, fmt, n, results[-1])
     return {"schema": 1, "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "host": runner.host_info(),
-            "settings": {"alpha": 1.0, "resolution": 224, "weights": "random (seed 0)", "rounds": rounds,
+            "settings": {"alpha": "1.0 unless the member says key:alpha", "resolution": 224, "weights": "random (seed 0)", "rounds": rounds,
                          "runs_per_round": runs, "calibration": "16 smooth random images",
                          "tflite_runtime": "ai-edge-litert Interpreter + XNNPACK",
                          "onnx_runtime": "onnxruntime CPUExecutionProvider (default optimisation)",
@@ -190,7 +202,6 @@ def _busy_note(most: float) -> str:
 
 def readme_table(record: dict) -> str:
     """The README's Markdown table of the record (the block between the int8-speed markers)."""
-    title = {"v1": "V1", "v2": "V2", "v3-small": "V3-Small", "v3-large": "V3-Large"}
     lines = ["| variant | runtime | threads | fp32 p50 ms | int8 p50 ms | fp32 / int8 p50 | fp32 / int8 min | "
              "before (p50, min) | int8: OpenVINO vs ONNX Runtime (p50, min) | int8 ops off the fast path | "
              "before: off the fast path |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -198,16 +209,18 @@ def readme_table(record: dict) -> str:
     for r in record["results"]:
         runtime = r.get("runtime") or ("litert" if r["format"] == "tflite" else "onnxruntime")  # older records
         key = "openvino" if runtime == "openvino" else r["format"]
-        fp = record["fast_path"][r["arch"]].get(f"{key} int8")
-        old = record["fast_path"][r["arch"]].get(f"{key} int8 before")
+        member = r.get("member", r["arch"])  # records before V4 name the arch only (alpha 1.0)
+        fp = record["fast_path"][member].get(f"{key} int8")
+        old = record["fast_path"][member].get(f"{key} int8 before")
         before = (f"{r['ratio_before']:.2f}, {r['ratio_min_before']:.2f}" if r.get("ratio_before") is not None else "—")
         versus = (f"{r['int8_vs_onnxruntime']:.2f}, {r['int8_vs_onnxruntime_min']:.2f}"
                   if r.get("int8_vs_onnxruntime") is not None else "—")
         mark = "" if r["ratio"] >= record["target_ratio"] else " ✗"
         label = names[runtime] + (f" {r['runtime_version']}" if r.get("runtime_version") else "")
-        lines.append(f"| {title[r['arch']]} 1.0 / 224 | {label} | {r['threads']} | {r['p50_ms']['fp32']:.2f} | "
-                     f"{r['p50_ms']['int8']:.2f} | {r['ratio']:.2f}{mark} | {r['ratio_min']:.2f} | {before} | {versus} | "
-                     f"{_culprits(fp) if fp else '—'} | {_culprits(old) if old else '—'} |")
+        lines.append(f"| {REGISTRY[r['arch']].short_title} {r.get('alpha', 1.0):.1f} / 224 | {label} | {r['threads']} | "
+                     f"{r['p50_ms']['fp32']:.2f} | {r['p50_ms']['int8']:.2f} | {r['ratio']:.2f}{mark} | "
+                     f"{r['ratio_min']:.2f} | {before} | {versus} | {_culprits(fp) if fp else '—'} | "
+                     f"{_culprits(old) if old else '—'} |")
     busy = [b for r in record["results"] for b in r["busy_cores_other"] if b is not None]
     lines.append("")
     lines.append(f"Measured {record['generated_utc']} on {record['host']['cpu']} ({record['host']['cores']} cores) by "
@@ -222,7 +235,7 @@ def readme_table(record: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--archs", nargs="+", default=list(ARCHS))
+    p.add_argument("--archs", nargs="+", default=list(MEMBERS), help="registry keys, or key:alpha")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--runs", type=int, default=10, help="runs per turn")

@@ -24,12 +24,18 @@ DOCS = ROOT / "docs"
 CHECKPOINTS = ROOT / "pipeline" / "checkpoints" / "fashion-mnist"
 RECORDS = ROOT / "benchmarks" / "records"
 
-ARCH_TITLES = {"v1": "V1", "v2": "V2", "v3-small": "V3-Small", "v3-large": "V3-Large"}
+
+
+def _archs():
+    """The architecture registry, in its order (the tables list the family in that order)."""
+    from mobilenet_edge.pipeline.archs import ARCHS
+
+    return ARCHS
 
 
 def checkpoints_table() -> str:
     """Reference checkpoints: how each was trained (its record's stages), top-1 per side, size, time."""
-    order = {"v1": 0, "v3-small": 1, "v2": 2, "v3-large": 3}
+    order = {key: i for i, key in enumerate(_archs())}
     records = sorted((json.loads(p.read_text()) | {"_weights": p.with_name(p.name.replace(".json", ".weights.h5"))}
                       for p in CHECKPOINTS.glob("*.json")), key=lambda r: (order[r["arch"]], r["alpha"]))
     sides = sorted({int(s) for r in records for s in r["resolutions"]})
@@ -39,9 +45,10 @@ def checkpoints_table() -> str:
     for r in records:
         stages = "; then ".join(f"{s['config']['epochs']} epochs {s['what']}, lr {s['config']['learning_rate']:g}"
                                 for s in r["stages"])
-        accuracy = " / ".join(f"{100 * r['accuracy_by_resolution'][str(s)]:.1f}" for s in sides)
+        measured = r["accuracy_by_resolution"]  # a checkpoint trained at other sides has no figure at some
+        accuracy = " / ".join(f"{100 * measured[str(s)]:.1f}" if str(s) in measured else "—" for s in sides)
         minutes = sum(s["seconds"] for s in r["stages"]) / 60
-        rows.append(f"| {ARCH_TITLES[r['arch']]} {r['alpha']:.2f} | {stages} | {accuracy} % | "
+        rows.append(f"| {_archs()[r['arch']].short_title} {r['alpha']:.2f} | {stages} | {accuracy} % | "
                     f"{r['_weights'].stat().st_size / 1e6:.2f} MB | {minutes:.0f} min |")
     return "\n".join(rows)
 
@@ -52,7 +59,7 @@ def family_cost_table() -> str:
 
     rows = ["| `ARCH` | Mult-Adds | published | parameters (weights only) | published | Keras `count_params()` |",
             "|---|---|---|---|---|---|"]
-    for arch, title in ARCH_TITLES.items():
+    for arch in _archs():
         report = cost_table(1.0, 224, arch=arch)
         paper = report.published[0] if report.published else None
         published = paper.to_dict(report.total_mult_adds, report.total_params) if paper else {}
@@ -103,6 +110,13 @@ def v3_int8_profile_table() -> str:
     return v3_int8_profile.table(json.loads(v3_int8_profile.RECORD.read_text()))
 
 
+def mcu_table() -> str:
+    """V1 on a microcontroller: TFLite Micro's accuracy, arena, flash, Vela's figures (mcu_record.py's record)."""
+    from mobilenet_edge.benchmarks import mcu_record
+
+    return mcu_record.readme_table(json.loads(mcu_record.RECORD.read_text()))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "checkpoints": checkpoints_table,
     "family-cost": family_cost_table,
@@ -111,6 +125,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "pipeline-bench": pipeline_bench_table,
     "transfer": transfer_table,
     "v3-int8-profile": v3_int8_profile_table,
+    "mcu": mcu_table,
 }
 
 _BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)

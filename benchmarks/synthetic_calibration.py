@@ -106,7 +106,9 @@ def time_headline(samples: int, steps: int, cache: Path) -> dict:
 
 def readme_block(record: dict) -> str:
     """The README table, generated from the record (tests check the README holds exactly this)."""
-    names = {"v1": "V1", "v2": "V2", "v3-small": "V3-Small"}
+    from mobilenet_edge.pipeline.archs import ARCHS
+
+    names = {key: arch.short_title for key, arch in ARCHS.items()}
     head = ("| checkpoint | float top-1 | int8, 200 real images | "
             + " | ".join(f"int8, synthetic {n} x {s} steps" for n, s in record["settings"]) + " | target |")
     lines = [head, "|" + "---|" * (4 + len(record["settings"]))]

@@ -18,7 +18,7 @@ class Preprocessing:
     """Resize + central crop, then (pixel - mean) / std per RGB channel.
 
     MobileNet V1 and V2 expect [-1, 1]: mean = std = 127.5; Keras's V3 models rescale inside and take
-    0..255 pixels: mean 0, std 1 (pipeline/archs.py holds the values).
+    0..255 pixels: mean 0, std 1 (pipeline/archs/ holds the values).
     """
 
     resolution: int

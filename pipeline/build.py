@@ -1,4 +1,4 @@
-"""Stage 1 — build: a Keras MobileNet (V1, V2, V3-Small, V3-Large) at width multiplier alpha and input side RES.
+"""Stage 1 — build: a Keras MobileNet (any registry entry, pipeline/archs/) at width multiplier alpha and input side RES.
 
 The paper's resolution multiplier rho sets the *input size* (RES = 224 * rho). Keras's
 `depth_multiplier` is a different knob (channels per depthwise filter) and stays 1.
@@ -79,6 +79,9 @@ def _imagenet_model(variant: Variant, classes: int):
     arch = get_arch(variant.arch)
     if classes != 1000:
         raise PipelineError(f"expected a 1000-class task for WEIGHTS=imagenet, received {classes} classes")
+    if not arch.imagenet_alphas:
+        raise PipelineError(f"expected an architecture with ImageNet weights in Keras for WEIGHTS=imagenet, received "
+                            f"ARCH={arch.key} ({arch.title} has none); use WEIGHTS=random, reference or a weights file")
     sizes = arch.imagenet_resolutions
     if variant.alpha not in arch.imagenet_alphas or (sizes and variant.resolution not in sizes):
         raise PipelineError(

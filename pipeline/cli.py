@@ -159,7 +159,7 @@ def _device(args):
                             ssh_config=args.ssh_config, strict_host_keys=not args.no_host_key_check,
                             python=args.python, profile=args.profile)
     if target.is_local:
-        raise PipelineError(NO_HOST)
+        raise PipelineError(f"expected a device for --host, received {args.host!r} (this machine)" if args.host else NO_HOST)
     return target
 
 
@@ -330,7 +330,7 @@ def cmd_sweep(args) -> int:
     """Every variant of ARCHS x ALPHAS x RESOLUTIONS in FORMATS; exit 1 when a variant failed (or, with
     --strict, when an artifact fails its gate: without it a gate failure is a finding the report shows)."""
     from mobilenet_edge.pipeline.sweep import parse_values, run_sweep
-    from mobilenet_edge.pipeline.config import SweepConfig
+    from mobilenet_edge.pipeline.config import McuBudget, SweepConfig
 
     def count(text, what):
         value = parse_values(text, what, int) if text not in (None, "") else (None,)
@@ -347,16 +347,29 @@ def cmd_sweep(args) -> int:
         opset=args.opset, validation=_validation_config(args), bench=not args.no_bench,
         bench_threads=thread_counts(args.bench_threads or ""), bench_runs=count(args.runs, "RUNS"),
         executor=args.executor, workers=count(args.workers, "WORKERS"), threads=count(args.threads, "THREADS"),
-        ray_address=args.ray_address or None, ray_resources=_ray_resources(args.ray_resources), targets=parse_values(args.targets, "TARGETS", str))
+        ray_address=args.ray_address or None, ray_resources=_ray_resources(args.ray_resources), targets=parse_values(args.targets, "TARGETS", str),
+        mcu=McuBudget.parse(args.sram, args.flash, args.npu))
     result = run_sweep(cfg, progress=not args.no_progress)
     print(show.sweep(result, cfg.targets, args.strict))
     return 1 if result.failed or (args.strict and result.gates_failed) else 0
 
 
+def cmd_mcu(args) -> int:
+    """One variant on a microcontroller (pipeline.mcu); exit 1 when it does not fit SRAM / FLASH."""
+    from mobilenet_edge.pipeline.config import McuBudget, McuConfig
+    from mobilenet_edge.pipeline.mcu import mcu_stage
+
+    budget = McuBudget.parse(args.sram, args.flash, args.npu)
+    result = mcu_stage(McuConfig(_variant(args), budget, args.out, args.n, args.seed, args.calib or None, args.limit))
+    print(show.mcu(result))
+    return 0 if result.fits else 1
+
+
 COMMANDS = {"export": cmd_export, "validate": cmd_validate, "cost": cmd_cost, "train": cmd_train,
             "report": cmd_report, "bench": cmd_bench, "bench-remote": cmd_bench_remote, "bench-check": cmd_bench_check,
             "android": cmd_android, "profile": cmd_profile,
-            "predict": cmd_predict, "clean": cmd_clean, "demo": cmd_demo, "sweep": cmd_sweep}
+            "predict": cmd_predict, "clean": cmd_clean, "demo": cmd_demo, "sweep": cmd_sweep,
+            "mcu": cmd_mcu}
 
 
 class _StageFormatter(logging.Formatter):

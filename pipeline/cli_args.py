@@ -8,8 +8,10 @@ import argparse
 import os
 from pathlib import Path
 
+from mobilenet_edge.pipeline.archs import ARCHS, alpha_help, arch_help
 from mobilenet_edge.pipeline.cli_errors import OneLineParser
 from mobilenet_edge.pipeline.config import (ANDROID_EPOCHS, DEFAULT_FORMATS, DEFAULT_OUT, DEFAULT_TASK, FORMATS,
+                                            MCU_FLASH, MCU_IMAGES, MCU_SRAM, NPUS,
                                             PAPER_ALPHAS, PREDICT_TOP, SAMPLE_LIMIT, TRAIN_TASK,
                                             DeviceProfile, ExportConfig, Gates, QuantConfig, SweepConfig, TrainConfig)
 
@@ -23,8 +25,8 @@ def _words(values) -> str:
 
 
 def add_variant_args(p: argparse.ArgumentParser, task_default: str = DEFAULT_TASK) -> None:
-    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
-    p.add_argument("--alpha", default="1.0", help="width multiplier (default 1.0): (0, 1] for v1/v3, (0, 1.4] for v2")
+    p.add_argument("--arch", default="v1", help=arch_help())
+    p.add_argument("--alpha", default="1.0", help=f"width multiplier (default 1.0): {alpha_help()}")
     p.add_argument("--res", default=None, help="input side in pixels, >= 32 (default 224; the reference "
                    "checkpoint's training size, 64, for TASK=fashion-mnist)")
     p.add_argument("--rho", default=None, help="resolution multiplier in (0, 1]: RES = round(224 * rho)")
@@ -127,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto", help="runner runtime on the device (default auto)")
 
     p = sub.add_parser("cost", help="the paper's per-layer cost table (Mult-Adds, parameters)")
-    p.add_argument("--arch", default="v1", help="v1 | v2 | v3-small | v3-large (default v1)")
+    p.add_argument("--arch", default="v1", help=arch_help())
     p.add_argument("--alpha", default="1.0")
     p.add_argument("--res", default=None)
     p.add_argument("--rho", default=None)
@@ -200,6 +202,18 @@ def parser() -> argparse.ArgumentParser:
                    "by spaces (shell-style quotes around a path with spaces)")
     add_variant_args(p)
 
+    p = sub.add_parser("mcu", help="one variant on a microcontroller: TFLite Micro's kernels, smallest arena, "
+                                   "flash, the SRAM/FLASH budget, an Ethos-U NPU (Vela), the model as C source")
+    add_variant_args(p)
+    p.add_argument("--sram", default=MCU_SRAM, help=f"SRAM budget, e.g. 256K, 1M, 1.5M (K = 1024; default {MCU_SRAM})")
+    p.add_argument("--flash", default=MCU_FLASH, help=f"flash budget (default {MCU_FLASH})")
+    p.add_argument("--npu", default="none", help=f"{' | '.join(NPUS)} (default none)")
+    p.add_argument("--limit", type=int, default=MCU_IMAGES,
+                   help=f"held-out images run on TFLite Micro's kernels (default {MCU_IMAGES})")
+    p.add_argument("--calib", default=None, help="folder of calibration images (default: the task's training split)")
+    p.add_argument("--n", type=int, default=QUANT.num_samples, help="calibration samples (default %(default)s)")
+    p.add_argument("--seed", type=int, default=QUANT.seed)
+
     p = sub.add_parser("clean", help="delete OUT, only if the pipeline created it (it holds .mobilenet_edge)")
     p.add_argument("--out", default=DEFAULT_OUT, type=Path)
 
@@ -213,7 +227,7 @@ def parser() -> argparse.ArgumentParser:
                                      "incremental, then the report (Pareto plots)")
     p.add_argument("--task", default=SWEEP.task, help="imagenet | fashion-mnist | folder of class sub-folders "
                    "(default %(default)s)")
-    p.add_argument("--archs", default=_words(SWEEP.archs), help="architectures, e.g. 'v1 v2 v3-small' (default %(default)s)")
+    p.add_argument("--archs", default=_words(SWEEP.archs), help=f"architectures among {' '.join(ARCHS)}, e.g. 'v1 v2 v3-small' (default %(default)s)")
     p.add_argument("--alphas", default=_words(SWEEP.alphas), help="width multipliers (default %(default)s)")
     p.add_argument("--resolutions", default=None, help="input sides (default 128 160 192 224; for fashion-mnist "
                    "the sides its reference checkpoints were trained at)")
@@ -238,6 +252,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", default=str(SWEEP.bench_runs), help="timed runs per artifact (default %(default)s)")
     p.add_argument("--targets", default=_words(SWEEP.targets), help="where to benchmark: 'local', device profiles "
                    "with a host (pi-emulator), ssh hosts or aliases, e.g. 'local pi-emulator' (default %(default)s)")
+    p.add_argument("--sram", default=MCU_SRAM, help=f"TARGETS=mcu: SRAM budget (default {MCU_SRAM})")
+    p.add_argument("--flash", default=MCU_FLASH, help=f"TARGETS=mcu: flash budget (default {MCU_FLASH})")
+    p.add_argument("--npu", default="none", help=f"TARGETS=mcu: {' | '.join(NPUS)} (default none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 when an artifact fails its gate, too")
     return ap

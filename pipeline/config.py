@@ -238,6 +238,7 @@ class SweepConfig:
     ray_address: str | None = None
     ray_resources: dict | None = None  # Ray resources each job asks for, e.g. {"gpu-node": 1}
     targets: tuple[str, ...] = ("local",)  # where to benchmark: local, a profile with a host, a host (sweep_targets)
+    mcu: "McuBudget" = field(default_factory=lambda: McuBudget())  # TARGETS=mcu: SRAM / FLASH / NPU
 
     def __post_init__(self):
         object.__setattr__(self, "out", Path(self.out))
@@ -309,3 +310,73 @@ def check_init(init: str) -> str:
     if init not in INITS and Path(init).suffix not in (".h5", ".keras"):
         raise PipelineError(f"expected INIT to be a .keras, .h5 or .weights.h5 file, received {Path(init).name!r}")
     return init
+
+
+# ---------------------------------------------------------------------------------------- microcontrollers
+NPUS = ("none", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256")  # NPU=…: Vela's --accelerator-config
+# Vela's system configuration (Arm/vela.ini, shipped with ethos-u-vela) for each NPU: embedded parts with
+# weights in flash and the arena in SRAM ("Shared_Sram"); the clock and memory speeds of the estimates are its.
+VELA_SYSTEMS = {"ethos-u55-128": ("Ethos_U55_High_End_Embedded", "Shared_Sram"),
+                "ethos-u55-256": ("Ethos_U55_High_End_Embedded", "Shared_Sram"),
+                "ethos-u65-256": ("Ethos_U65_Embedded", "Shared_Sram")}
+MCU_SRAM = "256K"  # a Cortex-M7 / M55 class part; MLPerf Tiny's VWW boards have 256-512 KB
+MCU_FLASH = "1M"
+MCU_IMAGES = 1000  # held-out images run on TFLite Micro's reference kernels (about 10 ms each at 0.25 / 96 px)
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2, "MIB": 1024 ** 2}
+
+
+def parse_size(text: str | int, what: str) -> int:
+    """'256K' -> 262144, '1M' -> 1048576, '1.5M', '300000' (bytes); binary units (K = 1024).
+    Anything else (negative, zero, an unknown unit, a fraction of a byte) is one PipelineError naming `what`."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else None
+    if not match or unit not in _SIZE_UNITS:
+        raise PipelineError(f"expected {what} as a size such as 256K, 1M or 1.5M (K = 1024 bytes), received {what}={text!r}")
+    value = float(match.group(1)) * _SIZE_UNITS[unit]
+    if value < 1 or value != int(value):
+        raise PipelineError(f"expected {what} to be a whole number of bytes >= 1, received {what}={text!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class McuBudget:
+    """The microcontroller `make mcu` / TARGETS=mcu checks a model against: SRAM and flash in bytes, and its NPU."""
+
+    sram: int = parse_size(MCU_SRAM, "SRAM")
+    flash: int = parse_size(MCU_FLASH, "FLASH")
+    npu: str = "none"
+
+    def __post_init__(self):
+        for name in ("sram", "flash"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise PipelineError(f"expected {name.upper()} >= 1 byte, received {name.upper()}={value!r}")
+        if self.npu not in NPUS:
+            raise PipelineError(f"expected NPU to be one of {', '.join(NPUS)}, received NPU={self.npu!r}")
+
+    @classmethod
+    def parse(cls, sram: str | None = None, flash: str | None = None, npu: str | None = None) -> "McuBudget":
+        """From the command line's text; None or '' keeps the default."""
+        return cls(parse_size(sram or MCU_SRAM, "SRAM"), parse_size(flash or MCU_FLASH, "FLASH"), npu or "none")
+
+
+@dataclass(frozen=True)
+class McuConfig:
+    """`make mcu`: one variant as a microcontroller runs it (pipeline/mcu.py)."""
+
+    variant: Variant
+    budget: McuBudget = field(default_factory=McuBudget)
+    out: Path = Path("artifacts")
+    num_samples: int = QuantConfig.num_samples  # calibration samples of the int8-I/O file (as int8's)
+    seed: int = QuantConfig.seed
+    calib_dir: str | None = None
+    images: int = MCU_IMAGES
+
+    def __post_init__(self):
+        object.__setattr__(self, "out", Path(self.out))
+        if not isinstance(self.images, int) or self.images < 1:
+            raise PipelineError(f"expected LIMIT >= 1 held-out images, received LIMIT={self.images!r}")
+        if not isinstance(self.num_samples, int) or self.num_samples < 1:
+            raise PipelineError(f"expected N >= 1 calibration samples, received N={self.num_samples!r}")

@@ -1,5 +1,5 @@
 """The main job: the offline reference task (Fashion-MNIST) end to end for every committed checkpoint
-(MobileNet V1 at four widths, V2 and V3-Small).
+(MobileNet V1 at four widths, V2, V3-Small and V4 Conv-S / Conv-M; `build.reference_records`).
 
 build → every format (+ per-tensor int8) → calibrate → validate on the 10,000 test images → benchmark
 on this machine → report. Real labels, trained weights, no network.

@@ -161,7 +161,8 @@ def predictions(result) -> str:
 
 def sweep(result, targets, strict: bool) -> str:
     """`sweep`: one row per variant (what each step did), failures, gate findings and the totals."""
-    devices = [f"benchmark {t}" for t in targets if t != "local"]  # a column per device target
+    devices = [f"benchmark {t}" for t in targets if t not in ("local", "mcu")]  # a column per device target
+    devices += ["mcu"] if "mcu" in targets else []  # TARGETS=mcu: fits the SRAM / FLASH budget or not
     rows = [("variant", "convert", "validate", "benchmark", *devices, "result")]
     for o in result.outcomes:
         state = f"FAILED at {o.failed_step}" if not o.ok else "gate FAILS" if o.gate_failures else \
@@ -177,6 +178,63 @@ def sweep(result, targets, strict: bool) -> str:
         "nothing to redo"
     out.append(f"{n} variant{'s' * (n != 1)}: {n - unchanged - len(result.failed)} done, {unchanged} unchanged, "
                f"{len(result.failed)} failed · {ran} · {result.seconds:.1f} s")
+    if "mcu" in targets:
+        out.append(mcu_fits(result.outcomes))
     if result.report:
         out.append(f"report: {result.report}{'' if result.report_written else ' (unchanged)'}")
+    return "\n".join(out)
+
+
+def mcu_fits(outcomes) -> str:
+    """TARGETS=mcu: which variants fit the budget, and the most accurate of them (from their mcu.json)."""
+    from mobilenet_edge.pipeline.report.mcu import best_fit
+
+    records = []
+    for o in outcomes:
+        try:
+            records.append(json.loads((o.folder / "mcu" / "mcu.json").read_text()))
+        except (OSError, ValueError):
+            continue
+    fit = [r["variant"] for r in records if r["fits"]]
+    over = [r["variant"] for r in records if not r["fits"]]
+    best = best_fit([dict(r, label=r["variant"]) for r in records]) if records else None
+    return (f"microcontroller: fit {', '.join(fit) or 'none'}; over {', '.join(over) or 'none'}"
+            + (f"; most accurate that fits: {best['variant']} (top-1 {100 * best['accuracy']['tflm_top1']:.2f} % on "
+               f"TFLite Micro's kernels)" if best else ""))
+
+
+def mcu(result, layers: int = 8) -> str:
+    """`mcu`: the file, TFLite Micro's accuracy beside LiteRT's, memory against the budget, Vela's figures, the
+    C source, and the verdict (the figures by which it is over budget)."""
+    r, kib = result.record, lambda n: f"{n / 1024:.1f} KiB"
+    acc, ref, opt = r["accuracy"], r["accuracy"]["vs_litert_reference"], r["accuracy"]["vs_litert"]
+    pct = lambda v: f"{100 * v:.2f} %" if v is not None else DASH  # noqa: E731
+    out = [f"file: {result.folder / r['file']}  ({r['model_bytes']} bytes, TFLite Micro {r['tflm_version']}; "
+           f"ops: {', '.join(f'{k} x{v}' for k, v in r['ops'].items())})",
+           f"accuracy on TFLite Micro's kernels, {acc['images']} held-out images: top-1 {pct(acc.get('tflm_top1'))}",
+           f"  vs LiteRT reference kernels (same file): top-1 {pct(ref.get('top1'))}, agreement "
+           f"{pct(ref['top1_agreement'])}, largest output gap {ref['max_step_difference']} step(s)",
+           f"  vs LiteRT default kernels (same file):   top-1 {pct(opt.get('top1'))}, agreement "
+           f"{pct(opt['top1_agreement'])}, largest output gap {opt['max_step_difference']} step(s)",
+           f"arena: {r['arena_bytes']} bytes ({kib(r['arena_bytes'])}; smallest that runs, {r['arena_probes']} probes)"
+           f"  flash: {r['model_bytes']} bytes ({kib(r['model_bytes'])})"]
+    npu = r.get("npu")
+    if npu:
+        out.append(f"{npu['npu']} (Vela {npu['version']}, {npu['system_config']}, {npu['memory_mode']}): "
+                   f"{npu['npu_ops']} NPU / {npu['cpu_ops']} CPU ops, SRAM {kib(npu['sram_bytes'])}, flash "
+                   f"{kib(npu['flash_bytes'])}, {npu['cycles']} cycles = {npu['inference_ms']:.3f} ms at "
+                   f"{npu['clock_hz'] / 1e6:.0f} MHz; compiled: {result.folder / npu['file']}")
+        top = sorted(npu["layers"], key=lambda row: -(row["cycles"] if isinstance(row["cycles"], int) else 0))[:layers]
+        rows = [("op", "on", "cycles", "% cycles", "MACs", "layer")] + [
+            (str(x["op"]), str(x["target"]), str(x["cycles"]), f"{x['cycles_percent']:.1f}", str(x["macs"]),
+             str(x["name"]).split(";")[0][-48:]) for x in top]
+        out += [f"  the {len(top)} costliest of {len(npu['layers'])} layers:"] + ["  " + line for line in columns(rows)]
+    budget = r["budget"]
+    out.append(f"budget SRAM {kib(budget['sram_bytes'])}, FLASH {kib(budget['flash_bytes'])}: peak SRAM "
+               f"{kib(r['peak_sram_bytes'])}, flash {kib(r['flash_bytes'])} ({r['deployed_file']})")
+    if r["c_source"]:
+        c = r["c_source"]
+        out.append(f"C source: {result.folder / c['source']} + {c['header']} ({c['symbol']}[], {c['bytes']} bytes, alignas(16))")
+    out.append("fits: yes" if result.fits else "does NOT fit: " + "; ".join(result.short) + " (no C source written)")
+    out.append(f"record: {result.path}")
     return "\n".join(out)

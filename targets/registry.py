@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from mobilenet_edge.pipeline.config import DeviceProfile
 from mobilenet_edge.pipeline.errors import PipelineError
-from mobilenet_edge.targets import local, pi_emulator, ssh
+from mobilenet_edge.targets import local, mcu, pi_emulator, ssh
 from mobilenet_edge.targets.profiles import available_profiles, load_profile
 from mobilenet_edge.targets.target import Given, Kind, Target
 
@@ -18,6 +18,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     local.KIND,  # this machine
     ssh.KIND,  # user@host or an ~/.ssh/config alias; also `ssh:<host>`
     pi_emulator.KIND,  # the emulated Raspberry Pi of targets/pi_emulator/
+    mcu.KIND,  # a microcontroller: TFLite Micro and Vela here, under SRAM / FLASH (targets/mcu/, make mcu)
 )}
 LOCAL = local.KIND.name
 DEFAULT_KIND = ssh.KIND.name  # what a bare host name, or a profile's `host`, is reached with
@@ -47,7 +48,7 @@ def resolve_target(name: str | None = None, *, host: str | None = None, port: in
     if word is None:
         if prof is None or not prof.host:
             return KINDS[LOCAL].make(LOCAL, given)
-        word, name = prof.name, prof.name  # HOST unset: the device PROFILE names
+        return _profile_target(prof.name, prof, given)  # HOST unset: the device PROFILE names
     if not isinstance(word, str) or not word.strip():
         raise PipelineError(f"expected a target ({', '.join(KINDS)}, a profile with a host, or user@host), "
                             f"received {word!r}")
@@ -57,7 +58,7 @@ def resolve_target(name: str | None = None, *, host: str | None = None, port: in
     if colon and prefix in KINDS:
         return KINDS[prefix].make(word, replace(given, address=rest))
     if name is not None and (word in available_profiles() or word.endswith(".toml")):
-        return _profile_target(word, given)
+        return _profile_target(word, load_profile(word), given)
     return KINDS[DEFAULT_KIND].make(word, replace(given, address=word))
 
 
@@ -71,9 +72,8 @@ def parse_targets(names) -> tuple[Target, ...]:
     return targets
 
 
-def _profile_target(name: str, given: Given) -> Target:
+def _profile_target(name: str, device: DeviceProfile, given: Given) -> Target:
     """A profile that names its device: its host (and port, keys, kind) unless the user gave them."""
-    device = load_profile(name)
     if not device.host:
         raise PipelineError(f"expected profile {name!r} in TARGETS to name its device (host = \"user@host\"), "
                             f"received a profile without host; give the host instead")

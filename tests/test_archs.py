@@ -1,4 +1,4 @@
-"""ARCH=v1|v2|v3-small|v3-large through build, preprocessing contract, conversion and validation."""
+"""ARCH=v1|v2|v3-small|v3-large|v4-conv-s|v4-conv-m through build, preprocessing contract, conversion and validation."""
 import json
 
 import numpy as np
@@ -32,8 +32,8 @@ def test_each_arch_has_its_own_alpha_range(arch, alpha, ok):
 
 
 def test_unknown_arch():
-    with pytest.raises(PipelineError, match="expected ARCH to be one of v1, v2, v3-small, v3-large, received ARCH='v4'"):
-        Variant(1.0, 224, arch="v4")
+    with pytest.raises(PipelineError, match=f"expected ARCH to be one of {', '.join(ARCHS)}, received ARCH='v9'"):
+        Variant(1.0, 224, arch="v9")
 
 
 @pytest.mark.parametrize("arch, classes_layer", [("v2", "predictions"), ("v3-small", "predictions"),
@@ -134,10 +134,11 @@ def test_cli_arch_errors_are_one_line(tmp_path):
 
 
 def test_reference_checkpoints_cover_the_family():
-    """V1 at four widths, V2 1.0 and V3-Small 1.0, each with its per-side BatchNorm statistics."""
+    """V1 at four widths, V2 1.0, V3-Small 1.0 and V4 Conv-S 1.0, each with its per-side BatchNorm statistics."""
     records = build.reference_records("fashion-mnist")
     have = {(r["arch"], r["alpha"]) for r in records}
-    assert {("v1", 0.25), ("v1", 0.5), ("v1", 0.75), ("v1", 1.0), ("v2", 1.0), ("v3-small", 1.0)} <= have
+    assert {("v1", 0.25), ("v1", 0.5), ("v1", 0.75), ("v1", 1.0), ("v2", 1.0), ("v3-small", 1.0),
+            ("v4-conv-s", 1.0)} <= have
     for r in records:
         assert r["test_top1"] > 0.85, (r["arch"], r["alpha"], r["test_top1"])
         sides = build.trained_resolutions(r)
@@ -154,3 +155,83 @@ def test_batchnorm_statistics_follow_the_side():
     assert not np.allclose(bn_small.moving_mean, bn_large.moving_mean)
     np.testing.assert_array_equal(small.get_layer("conv1").kernel, large.get_layer("conv1").kernel)
     assert get_arch("v1").variant_name(0.25, 32) == "mobilenet_0.25_32"
+
+
+# --- every registry entry, at a tiny size: builds, costs and converts (issue 22: one test iterates them all) ---
+
+def smallest_alpha(arch) -> float:
+    return min(0.25, arch.max_alpha)
+
+
+@pytest.fixture(scope="module", params=list(ARCHS))
+def tiny_model(request):
+    arch = ARCHS[request.param]
+    model = build.build_model(Variant(smallest_alpha(arch), 32, "fashion-mnist", "random", arch.key), 10)
+    return arch, model
+
+
+def test_every_entry_is_complete(tiny_model):
+    arch, _ = tiny_model
+    assert arch.title and arch.short_title and arch.paper and arch.marker and arch.prefix.startswith("mobilenet")
+    assert arch.std > 0 and arch.max_alpha > 0 and callable(arch.factory) and callable(arch.cost)
+    assert arch_of_name(arch.variant_name(0.5, 64)) is arch
+    assert len({a.marker for a in ARCHS.values()}) == len(ARCHS)
+
+
+def test_every_entry_builds_and_its_cost_counts_its_keras_model(tiny_model):
+    """The cost table's Keras parameter count is exactly the built model's, so the rows describe that model."""
+    from mobilenet_edge.pipeline.cost.table import cost_table
+
+    arch, model = tiny_model
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
+    report = cost_table(smallest_alpha(arch), 32, 10, arch=arch.key)
+    assert report.keras_params == model.count_params()
+    assert report.total_mult_adds > 0 and "Total" in report.format()
+    named = [row.keras_layer for row in report.layers if row.keras_layer and row.params]
+    have = {layer.name for layer in model.layers}
+    assert not arch.key.startswith("v4") or set(named) <= have, set(named) - have
+
+
+def test_the_largest_activation_stays_within_the_memory_estimate(tiny_model):
+    """pipeline/limits.py bounds one image's activations for every member: checked against the cost rows."""
+    from mobilenet_edge.pipeline.cost.table import cost_table
+    from mobilenet_edge.pipeline.limits import ACTIVATION_FLOATS_PER_PIXEL
+
+    arch, _ = tiny_model
+    rows = cost_table(1.0, 224, 1000, arch=arch.key).layers
+    largest = max(np.prod(r.input) + np.prod(r.output) for r in rows)
+    assert largest / 224 ** 2 <= ACTIVATION_FLOATS_PER_PIXEL, arch.key
+
+
+@pytest.mark.slow
+def test_every_entry_converts_to_tflite_int8_and_onnx(tiny_model, tmp_path):
+    """Full-integer TFLite (every op int8) and ONNX fp32 that matches Keras, for every member."""
+    from mobilenet_edge.calibration.representative import CalibrationSet
+    from mobilenet_edge.pipeline.convert.onnx import convert_onnx
+    from mobilenet_edge.pipeline.convert.tflite import convert_tflite
+
+    arch, model = tiny_model
+    rng = np.random.default_rng(0)
+    samples = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    calib = CalibrationSet.from_samples(samples, "uniform noise", "test")
+    int8 = convert_tflite(model, "int8", tmp_path / "m_int8.tflite", calib)
+    assert int8.inputs[0]["dtype"] in ("uint8", "int8")
+    onnx_file = convert_onnx(model, tmp_path / "m.onnx", samples[:2])
+    assert onnx_file.path.is_file()
+
+
+def test_int8_diagnosis_names_the_layer_of_any_member():
+    """The diagnosis finds the conv a fused tensor came from by layer names, not by a V1 pattern."""
+    from mobilenet_edge.pipeline.convert.diagnose import layer_of
+
+    v1 = {"conv1", "conv_pw_1", "conv_pw_13", "conv_preds"}
+    assert layer_of("m/conv_pw_13_relu/Relu6;m/conv_pw_13_bn/FusedBatchNormV3;m/conv_pw_13/conv", v1) == "conv_pw_13"
+    assert layer_of("m/conv1_relu/Relu6;m/conv1/convolution", v1) == "conv1"
+    v4 = {"block4_dw_start", "block4_expand", "block4_dw_mid", "block4_project", "predictions"}
+    assert layer_of("m/block4_dw_mid_relu/Relu;m/block4_dw_mid_bn/FusedBatchNormV3", v4) == "block4_dw_mid"
+    assert layer_of("serving_default_input:0", v4) == "serving_default_input:0"
+
+
+def test_imagenet_weights_of_an_arch_that_has_none():
+    with pytest.raises(PipelineError, match="ARCH=v4-conv-s \\(MobileNet V4 Conv-S has none\\)"):
+        build.build_model(Variant(1.0, 224, "imagenet", "imagenet", "v4-conv-s"), 1000)

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from mobilenet_edge.pipeline.archs import ARCHS
 from mobilenet_edge.pipeline.cost.table import cost_table, format_table, write_cost
 from mobilenet_edge.pipeline.cost.v1 import PAPER_SHARES, mobilenet_v1_layers
 from mobilenet_edge.pipeline.errors import PipelineError
@@ -248,7 +249,7 @@ def test_family_json(tmp_path):
 
 
 @pytest.mark.parametrize("arch, alpha, res, classes, message", [
-    ("v4", 1.0, 224, 1000, "expected ARCH to be one of v1, v2, v3-small, v3-large, received ARCH='v4'"),
+    ("v9", 1.0, 224, 1000, "expected ARCH to be one of " + ", ".join(ARCHS) + ", received ARCH='v9'"),
     ("v2", 1.5, 224, 1000, r"expected alpha in \(0, 1.4\]"),
     ("v2", 0, 224, 1000, r"expected alpha in \(0, 1.4\]"),
     ("v3-small", "abc", 224, 1000, "expected alpha in"),
@@ -275,7 +276,7 @@ def test_cli_prints_the_family_figures():
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--arch", "v4"], "error: expected ARCH to be one of v1, v2, v3-small, v3-large, received ARCH='v4'"),
+    (["--arch", "v9"], f"error: expected ARCH to be one of {', '.join(ARCHS)}, received ARCH='v9'"),
     (["--arch", "v2", "--alpha", "1.5"], "error: expected alpha in (0, 1.4], received alpha="),
     (["--arch", "v3-large", "--res", "31"], "error: expected resolution >= 32"),
 ])
@@ -286,7 +287,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, expected):
 
 def test_family_cost_needs_no_tensorflow():
     code = ("import sys; from mobilenet_edge.pipeline.cost.table import cost_table; "
-            "[cost_table(1.0, 224, arch=a) for a in ('v1', 'v2', 'v3-small', 'v3-large')]; "
+            "from mobilenet_edge.pipeline.archs import ARCHS; [cost_table(1.0, 224, arch=a) for a in ARCHS]; "
             "sys.exit(any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
@@ -297,23 +298,19 @@ FAMILY_KERAS_VARIANTS = [
     ("v2", 1.0, 224, 1000), ("v2", 0.35, 33, 10), ("v2", 1.4, 97, 7), ("v2", 0.75, 65, 3),
     ("v3-small", 1.0, 224, 1000), ("v3-small", 0.75, 33, 10), ("v3-small", 0.35, 57, 5),
     ("v3-large", 1.0, 224, 1000), ("v3-large", 0.75, 97, 10), ("v3-large", 0.5, 41, 3),
+    ("v4-conv-s", 1.0, 224, 1000), ("v4-conv-s", 0.5, 33, 10),
+    ("v4-conv-m", 1.0, 224, 1000), ("v4-conv-m", 0.75, 41, 3),
 ]
 
 
 @pytest.fixture(scope="session")
 def family_models():
-    import keras
-
-    factories = {"v2": keras.applications.MobileNetV2, "v3-small": keras.applications.MobileNetV3Small,
-                 "v3-large": keras.applications.MobileNetV3Large}
     models = {}
 
     def build(arch, alpha, res, classes):
-        extra = {} if arch == "v2" else {"minimalistic": False}
         key = (arch, alpha, res, classes)
-        if key not in models:
-            models[key] = factories[arch](input_shape=(res, res, 3), alpha=alpha, weights=None, classes=classes,
-                                          include_top=True, **extra)
+        if key not in models:  # the registry's factory: keras.applications for V2/V3, pipeline/archs/v4.py for V4
+            models[key] = ARCHS[arch].factory(alpha, res, classes, None)
         return models[key]
     return build
 
@@ -361,3 +358,23 @@ def math_prod(shape) -> int:
     import math
 
     return math.prod(shape)
+
+
+def test_v4_against_the_paper():
+    """Conv-S at 224 px and Conv-M at 256 px (the sides the paper prints them at): see pipeline/cost/v4.py."""
+    small = cost_table(1.0, 224, arch="v4-conv-s")
+    assert (small.total_mult_adds, small.total_params) == (186_005_568, 3_747_936)
+    assert abs(small.published[0].to_dict(small.total_mult_adds, small.total_params)["params_diff_pct"]) < 2
+    assert round(small.total_mult_adds / 1e9, 1) == 0.2  # the paper prints "0.2 G"
+    medium = cost_table(1.0, 256, arch="v4-conv-m")
+    assert (medium.total_mult_adds, medium.total_params) == (1_080_244_224, 9_646_608)
+    assert round(medium.total_mult_adds / 1e9, 1) == 1.1  # the paper prints 1.0 G: see the notes
+    assert cost_table(1.0, 224, arch="v4-conv-m").published == ()
+
+
+def test_cli_prints_the_v4_table():
+    proc = run_cli("cost", "--arch", "v4-conv-s")
+    assert proc.returncode == 0, proc.stderr
+    for expected in ("MobileNet V4 Conv-S alpha=1.0", "ExtraDW dw1 / s1", "IB dw2 / s1", "ConvNext exp / s1",
+                     "Mult-Adds: 186.0 M", "Parameters: 3.75 M", "MobileNetV4 paper"):
+        assert expected in proc.stdout, expected

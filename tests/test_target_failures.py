@@ -127,11 +127,17 @@ def _cli(variant, *args):
                    "--out", variant.parents[1], *args)
 
 
-def test_cli_bad_host_exits_2(variant):
+def test_cli_bad_host_exits_2(variant, tmp_path):
     proc = _cli(variant, "--host", "pi@host;reboot")
     assert proc.returncode == 2 and "expected HOST as host or user@host" in error_line(proc)
     proc = _cli(variant)
     assert proc.returncode == 2 and "expected --host, received none" in error_line(proc)
+    with socket.socket() as s:  # a PROFILE that names its device stands for HOST; nothing listens at its port
+        s.bind(("127.0.0.1", 0))
+        device = tmp_path / "gone.toml"
+        device.write_text(f'host = "pi@127.0.0.1"\nport = {s.getsockname()[1]}\n')
+    proc = _cli(variant, "--profile", device)
+    assert proc.returncode == 2 and "expected an ssh server at pi@127.0.0.1:" in error_line(proc)
 
 
 @ON_PI

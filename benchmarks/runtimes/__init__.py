@@ -60,7 +60,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-MEMBERS = ("litert", "tflite_runtime", "onnxruntime", "openvino")  # module names, in the default preference order
+MEMBERS = ("litert", "tflite_runtime", "onnxruntime", "tflite_micro", "openvino")  # module names, in the default preference order
 
 
 def members() -> list:

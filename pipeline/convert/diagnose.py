@@ -66,15 +66,28 @@ def diagnose_int8(model, calib: CalibrationSet, quant: QuantConfig = QuantConfig
     debugger.layer_statistics_dump(dump)
     dump.seek(0)
     rows = []
+    weighted = {layer.name for layer in model.layers
+                if layer.weights and layer.__class__.__name__ != "BatchNormalization"}
     for row in csv.DictReader(dump):
         scale = float(row["scale"])
         if scale > 0:
-            layer = re.search(r"/(conv_(?:dw|pw)_\d+|conv1|conv_preds)", row["tensor_name"])
-            rows.append({"layer": layer.group(1) if layer else row["tensor_name"].split(";")[0],
+            rows.append({"layer": layer_of(row["tensor_name"], weighted),
                          "tensor": row["tensor_name"], "op": row["op_name"], "scale": scale,
                          "rmse/scale": math.sqrt(float(row["mean_squared_error"])) / scale})
     rows.sort(key=lambda r: -r["rmse/scale"])
     return Diagnosis(tuple(rows[:top]))
+
+
+def layer_of(tensor_name: str, weighted: set[str]) -> str:
+    """The Keras layer (with weights) a TFLite tensor comes from: the longest such layer name that begins a
+    segment of the tensor's name ('model/conv_dw_1_relu/Relu6;...' -> conv_dw_1, the conv that BatchNorm and
+    ReLU were fused into), for any architecture; the tensor's own first name when none does."""
+    best = ""
+    for segment in re.split(r"[/;]", tensor_name):
+        for name in weighted:
+            if len(name) > len(best) and (segment == name or segment.startswith(name + "_")):
+                best = name
+    return best or tensor_name.split(";")[0]
 
 
 def selective_int8(model, calib: CalibrationSet, diagnosis: Diagnosis, keep_float: int,

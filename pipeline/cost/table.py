@@ -2,8 +2,8 @@
 
 `cost_table(alpha, resolution, classes, arch)` checks its inputs once, as every other stage does
 (pipeline/config.py's Variant and the arch's own alpha range), then calls the cost function that the
-arch's registry entry carries (pipeline/archs.py): `cost_v1` (pipeline/cost/v1.py), `cost_v2` (v2.py)
-or `cost_v3` (v3.py). Every report has `.format()` (the printed table) and `.to_dict()` (cost.json).
+arch's registry entry carries (pipeline/archs/): `cost_v1` (pipeline/cost/v1.py), `cost_v2` (v2.py),
+`cost_v3` (v3.py) or `cost_v4` (v4.py). Every report has `.format()` (the printed table) and `.to_dict()` (cost.json).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def cost_table(alpha: float | str, resolution: int, classes: int = 1000, arch: str = "v1"):
-    """The cost of MobileNet `arch` (v1, v2, v3-small, v3-large) at `alpha` and `resolution` with `classes`
-    outputs: a CostReport for V1, an InvertedResidualCost (pipeline/cost/v2.py) otherwise.
+    """The cost of MobileNet `arch` (a key of the registry, pipeline/archs/) at `alpha` and `resolution` with
+    `classes` outputs: a CostReport for V1, an InvertedResidualCost (pipeline/cost/v2.py) otherwise.
 
     Raises PipelineError for an unknown ARCH, alpha outside the arch's range (or below 1/32 for V1),
     resolution < 32 or classes < 1.

@@ -1,7 +1,7 @@
 """Cost of MobileNet V1: the paper's Table 1 with Mult-Adds and parameters per layer, for any alpha and RES.
 
 The entry point for the whole family is `cost_table` in pipeline/cost/table.py, which checks the inputs
-and dispatches through the Arch registry (pipeline/archs.py) to `cost_v1` here, `cost_v2` (V2, with the
+and dispatches through the Arch registry (pipeline/archs/) to `cost_v1` here, `cost_v2` (V2, with the
 inverted residual block V3 shares) or `cost_v3`.
 
 Pure Python (no TensorFlow): the table is derived from the architecture, so it needs no weights and can

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mobilenet_edge.pipeline import formats
+from mobilenet_edge.pipeline.report.mcu import PATTERN as MCU_PATTERN, mcu_records
 from mobilenet_edge.pipeline.report import checks
 from mobilenet_edge.pipeline.archs import ARCHS, alpha_text
 from mobilenet_edge.pipeline.report import device as report_device, threads as report_threads
@@ -74,6 +75,7 @@ def inputs_digest(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> str:
     out_dir = Path(out_dir)
     files = [p for folder in sorted(m.parent for m in out_dir.glob("*/*/manifest.json"))
              for p in sorted(folder.glob("*.json")) if p.name != "sweep-state.json"]
+    files += sorted(out_dir.glob(MCU_PATTERN))
     files += [out_dir / "sweep.json"] + sorted(Path(__file__).parent.glob("*.py"))
     if checkpoints is not None:
         files += sorted(Path(checkpoints).glob("*/*.json"))
@@ -148,6 +150,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
     summary["pareto"] = pareto_fronts(summary)
     summary["op_profiles"] = collect_profiles(folders, problems)
     summary["fast_path_flags"] = speed_flags(summary)
+    summary["mcu"] = mcu_records(Path(out_dir))  # make mcu / TARGETS=mcu (pipeline.report.mcu)
     return summary
 
 

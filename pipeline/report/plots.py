@@ -21,6 +21,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLoca
 from mobilenet_edge.pipeline.artifacts import write_bytes
 from mobilenet_edge.pipeline.archs import ARCHS
 from mobilenet_edge.pipeline.report.text import MULT_ADDS_FRONT, arch_title
+from mobilenet_edge.pipeline.report.mcu import top1_vs_flash, top1_vs_sram
 from mobilenet_edge.pipeline.report.threads import scaling_figure
 
 COLORS = {"TFLite fp32": "#1f77b4", "TFLite fp16": "#ff7f0e", "TFLite dynamic range": "#2ca02c",
@@ -41,7 +42,8 @@ def write_plots(summary: dict, plots_dir: Path) -> dict[str, Path]:
     plots = {}
     for name, draw in (("accuracy_vs_mult_adds", accuracy_vs_mult_adds), ("accuracy_vs_latency", accuracy_vs_latency),
                        ("size_per_format", size_per_format), ("checkpoint_resolution", checkpoint_resolution),
-                       ("thread_scaling", scaling_figure)):
+                       ("thread_scaling", scaling_figure), ("mcu_top1_vs_sram", top1_vs_sram),
+                       ("mcu_top1_vs_flash", top1_vs_flash)):
         fig = draw(summary)
         if fig is not None:
             buf = io.BytesIO()

@@ -9,6 +9,7 @@ import html
 import math
 import re
 
+from mobilenet_edge.pipeline.report.mcu import mcu_blocks
 from mobilenet_edge.pipeline.report.text import (DASH, DIAGNOSIS_NOTE, FEW, METRICS, PRECISION_LABEL, fastest_runtime,
                                                  gate_text, mb, num, pct)
 from mobilenet_edge.pipeline.report.fastpath import fast_path_blocks, flag_sentence
@@ -224,7 +225,8 @@ def document(summary: dict, plots: dict) -> list[tuple]:
                  ", ".join(c["variants"])] for c in summary["latency_columns"]]
         blocks += [("h2", "Benchmark targets"), ("table", header, rows)]
     blocks += scaling_blocks(summary, plots)
-    shown = {"checkpoint_resolution", "thread_scaling"} | ({"accuracy_vs_mult_adds", "accuracy_vs_latency"} if front else set())
+    blocks += mcu_blocks(summary, plots)
+    shown = {"checkpoint_resolution", "thread_scaling", "mcu_top1_vs_sram", "mcu_top1_vs_flash"} | ({"accuracy_vs_mult_adds", "accuracy_vs_latency"} if front else set())
     if set(plots) - shown:
         blocks += [("h2", "Plots"), *(("figure", PLOT_CAPTIONS.get(k, k), p) for k, p in plots.items() if k not in shown)]
     blocks += device_blocks(summary)

@@ -35,6 +35,7 @@ from mobilenet_edge.pipeline.sweep.bench import benchmark_local
 from mobilenet_edge.pipeline.sweep.executors import make_executor, usable_cores
 from mobilenet_edge.pipeline.sweep.grid import default_resolutions, grid, parse_values
 from mobilenet_edge.pipeline.sweep.jobs import Job, JobResult
+from mobilenet_edge.pipeline.sweep.mcu import MCU, run_mcu_targets
 from mobilenet_edge.pipeline.sweep.outcome import STEPS, Outcome, SweepResult, gate_failures, log_status, write_record
 from mobilenet_edge.pipeline.sweep.state import (Planner, manifest_files, reusable_validation, stale_formats,
                                                  validation_reason)
@@ -168,7 +169,7 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
     outcomes, states, workers, threads = plan.outcomes, plan.states, plan.workers, plan.threads
     phases = {"plan": time.perf_counter() - start}
     steps = _steps(cfg)
-    done_units = sum(len(steps) if not o.ok else sum(o.steps[s] == "unchanged" for s in steps)
+    done_units = sum(len(steps) if not o.ok else sum(str(o.steps.get(s)).startswith("unchanged") for s in steps)
                      for o in outcomes.values())
     busy = None
     with logging_redirect_tqdm(), tqdm(total=len(variants) * len(steps), initial=done_units, desc="sweep",
@@ -194,8 +195,14 @@ def _run(cfg: SweepConfig, progress: bool) -> SweepResult:
                 nonlocal busy
                 busy = benchmark_local(cfg, outcomes, states, plan.bench_key, bar)
 
-            benchmark_targets(parse_targets(cfg.targets), cfg, outcomes, states, local)
+            # a microcontroller is not timed: its stage runs below (pipeline.sweep.mcu)
+            benchmark_targets(tuple(t for t in parse_targets(cfg.targets) if t.kind.name != MCU), cfg, outcomes,
+                              states, local)
         phases["benchmark"] = time.perf_counter() - t0
+        if MCU in cfg.targets:  # TARGETS=mcu: after the benchmarks, one variant at a time (pipeline.sweep.mcu)
+            t0 = time.perf_counter()
+            run_mcu_targets(cfg, outcomes, bar)
+            phases["mcu"] = time.perf_counter() - t0
 
     # 4. record and report
     t0 = time.perf_counter()
@@ -224,7 +231,7 @@ def _validate_job(cfg: SweepConfig, variant: Variant, threads: int, validate_key
 
 
 def _steps(cfg: SweepConfig) -> tuple[str, ...]:
-    return STEPS if cfg.bench else STEPS[:2]
+    return (STEPS if cfg.bench else STEPS[:2]) + ((MCU,) if MCU in cfg.targets else ())
 
 
 def _size(job: Job) -> float:

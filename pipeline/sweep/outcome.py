@@ -37,7 +37,7 @@ class Outcome:
 
     @property
     def unchanged(self) -> bool:
-        return self.ok and all(s == "unchanged" for s in self.steps.values() if s != "—")
+        return self.ok and all(s.startswith("unchanged") for s in self.steps.values() if s != "—")
 
     def fail(self, step: str, error: str) -> None:
         self.error, self.failed_step, self.steps[step] = error, step, "FAILED"

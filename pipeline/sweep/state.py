@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # counts until it is listed here. Validation: its stage, the runtimes' input quantization and the datasets.
 NOT_CONVERT_PACKAGES = ("validate", "report", "sweep", "train")  # sub-packages of pipeline/
 NOT_CONVERT_MODULES = ("cli.py", "cli_args.py", "cli_errors.py", "show.py", "demo.py", "android.py", "android_task.py",
-                       "predict.py", "ship.py", "clean.py")  # relative to pipeline/
+                       "predict.py", "ship.py", "clean.py", "mcu.py")  # relative to pipeline/
 VALIDATE_CODE = ("pipeline/validate/*.py", "pipeline/convert/tflite.py", "calibration/*.py", "benchmarks/runtimes/*.py")
 BENCH_CODE = ("benchmarks/runner.py", "benchmarks/runtimes/*.py", "targets/local.py", "targets/plan.py",
               "targets/profiles.py")
