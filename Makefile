@@ -36,8 +36,8 @@ INT8_EXTRA = $${BUDGET:+--budget "$$BUDGET"} $${CALIB_URL:+--calib-url "$$CALIB_
              $${SYNTH_STEPS:+--synthetic-steps "$$SYNTH_STEPS"}
 VALID   = $${LIMIT:+--limit "$$LIMIT"} $${EVAL:+--eval "$$EVAL"}
 
-.PHONY: help setup setup-ray setup-mcu mcu sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
-        bench-remote pi-emulator android test test-fast clean
+.PHONY: help setup setup-ray setup-openvino setup-mcu mcu sweep demo all fp32 fp16 dynamic int8 onnx onnx-int8 cost validate report train bench bench-check bench-int8 \
+        bench-remote pi-emulator android test test-fast clean profile
 
 help:  ## list targets
 	@grep -E '^[a-z0-9 -]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.lock
 	touch $@
 
 setup-ray: $(VENV)/.installed-ray  ## the optional Ray extra (EXECUTOR=ray; the test suite's Ray test)
+
+$(VENV)/.installed-openvino: $(VENV)/.installed requirements-openvino.lock
+	$(VENV)/bin/pip install --quiet -r requirements-openvino.lock
+	touch $@
+
+setup-openvino: $(VENV)/.installed-openvino  ## the optional OpenVINO extra (x86-64: .onnx files also on OpenVINO)
+
 
 $(VENV)/.installed-mcu: $(VENV)/.installed requirements-mcu.lock
 	$(VENV)/bin/pip install --quiet -r requirements-mcu.lock
@@ -89,7 +96,7 @@ fp32 fp16 dynamic int8 onnx onnx-int8: setup  ## one format for one variant (mak
 cost: setup  ## per-layer cost table (Mult-Adds, params; V1: paper Table 1/2) for ARCH, ALPHA and RES
 	$(CLI) cost $(ARCH_ARGS)
 
-validate: setup  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails; HOST=…: also on that device
+validate: setup setup-openvino  ## accuracy drift of every artifact of the variant; non-zero exit if a gate fails; HOST=…: also on that device
 	$(CLI) validate $(VARIANT) $(VALID) $(if $(HOST),--host "$$HOST" $(SSH) $${THREADS:+--threads "$${THREADS%% *}"} \
 	  $${PROFILE:+--profile "$$PROFILE"} $${DEVICE_PYTHON:+--python "$$DEVICE_PYTHON"})
 
@@ -101,13 +108,16 @@ train: setup  ## train a checkpoint on TASK (default fashion-mnist at 64 px)
 	  $${INIT:+--init "$$INIT"} $${EPOCHS:+--epochs "$$EPOCHS"} $${LR:+--lr "$$LR"} $(OUT_ARG) \
 	  $${CHECKPOINTS:+--checkpoints "$$CHECKPOINTS"}
 
-bench: setup  ## latency of every artifact of the variant on this machine; THREADS="1 2 4": a scaling table
+bench: setup setup-openvino  ## latency of every artifact of the variant on this machine; THREADS="1 2 4": a scaling table
 	$(CLI) bench $(VARIANT) $${THREADS:+--threads "$$THREADS"} $${PROFILE:+--profile "$$PROFILE"}
+
+profile: setup setup-openvino  ## time per op type and per layer of every artifact of the variant (LiteRT, ONNX Runtime, OpenVINO)
+	$(CLI) profile $(VARIANT) $${THREADS:+--threads "$${THREADS%% *}"}
 
 bench-check: setup  ## runner vs. the official tools side by side (p50 ratios at 1 and 2 threads; any ARCH)
 	$(CLI) bench-check $(VARIANT) $${THREADS:+--threads "$$THREADS"}
 
-bench-int8: setup  ## int8 vs fp32 p50 of every ARCH (and V1 0.5) at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
+bench-int8: setup setup-openvino  ## int8 vs fp32 p50 of every ARCH (and V1 0.5) at 224 px (TFLite, ONNX; 1, 2 threads) -> record + README
 	$(VENV)/bin/python benchmarks/int8_speed.py && $(VENV)/bin/python benchmarks/readme.py
 
 bench-remote: setup  ## latency on a device: HOST=user@host|alias|pi-emulator [PORT=] [THREADS=4]
@@ -126,7 +136,7 @@ predict: setup  ## top-5 labels of IMAGE="a.jpg dir/ ..." with ARTIFACT (default
 	$(CLI) predict $${IMAGE:+--image-list "$$IMAGE"} $${ARTIFACT:+--artifact "$$ARTIFACT"} $${TOP:+--top "$$TOP"} \
 	  $(if $(filter-out 0,$(JSON)),--json) $(VARIANT)
 
-test: setup setup-ray setup-mcu  ## the test suite (slow tests included)
+test: setup setup-ray setup-openvino setup-mcu  ## the test suite (slow tests included)
 	$(VENV)/bin/python -m pytest -q
 
 test-fast: setup setup-mcu  ## the test suite without slow tests

@@ -34,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from mobilenet_edge.benchmarks import runner  # noqa: E402
+from mobilenet_edge.benchmarks.runtimes import _op_profile as op_profile  # noqa: E402
 from mobilenet_edge.pipeline.archs import ARCHS as REGISTRY  # noqa: E402
 
 ARCH_KEYS = tuple(REGISTRY)
@@ -98,15 +99,18 @@ def convert_family_member(arch: str, folder: Path, resolution: int = 224, sample
     return files
 
 
-def interleaved_times(paths: dict[str, Path], threads: int, rounds: int, runs: int) -> dict[str, dict]:
+def interleaved_times(paths: dict[str, Path], threads: int, rounds: int, runs: int,
+                      runtimes: dict[str, str] | None = None) -> dict[str, dict]:
     """p50, p10 and min (ms) of every file, timed in `rounds` interleaved turns of `runs` runs each (ABBA order).
+
+    `runtimes`: key -> runner runtime name (default: litert-interpreter for .tflite, onnxruntime for .onnx).
 
     On a busy machine the p50 includes the time a run waits for a core; the min is the run that did not wait,
     the closest figure to the kernels' own speed, so both are kept.
     """
     backends = {}
     for key, path in paths.items():
-        kind = "onnxruntime" if path.suffix == ".onnx" else "litert-interpreter"
+        kind = (runtimes or {}).get(key) or ("onnxruntime" if path.suffix == ".onnx" else "litert-interpreter")
         backend = runner.load_backend(kind, str(path), threads)
         backend.feed(runner.make_inputs(backend.inputs, 0))
         runner.time_runs(backend.run, 5)  # warm-up
@@ -130,30 +134,58 @@ def measure(work: Path, archs=MEMBERS, threads=(1, 2), rounds: int = 10, runs: i
         arch, alpha = parse_member(member)
         files = convert_family_member(arch, work / member.replace(":", "_"), baseline=baseline, alpha=alpha)
         audits[member] = {key: audit(path).to_dict() for key, path in files.items()}
+        openvino = also_openvino()
+        if openvino:  # which layers OpenVINO's runtime model runs in int8 / float
+            audits[member] |= {f"openvino {key.removeprefix('onnx ')}": openvino.audit(path)
+                               for key, path in files.items() if key in ("onnx fp32", "onnx int8")}
         for fmt in ("tflite", "onnx"):
             group = {key.removeprefix(f"{fmt} "): path for key, path in files.items() if key.startswith(fmt)}
+            runtimes = {}
+            if fmt == "onnx" and openvino:  # the same files on OpenVINO, in the same interleaved turns
+                runtimes = {f"openvino {k}": "openvino" for k in ("fp32", "int8")}
+                group |= {key: group[key.removeprefix("openvino ")] for key in runtimes}
             for n in threads:
                 before = busy_cores()
-                stats = interleaved_times(group, n, rounds, runs)
+                stats = interleaved_times(group, n, rounds, runs, runtimes)
                 after = busy_cores()
-                p50, low = {k: v["p50"] for k, v in stats.items()}, {k: v["min"] for k, v in stats.items()}
-                row = {"arch": arch, "alpha": alpha, "member": member, "format": fmt, "threads": n, "p50_ms": {k: round(v, 3) for k, v in p50.items()},
-                       "p10_ms": {k: round(v["p10"], 3) for k, v in stats.items()},
-                       "min_ms": {k: round(v, 3) for k, v in low.items()},
-                       "ratio": round(p50["fp32"] / p50["int8"], 2), "ratio_min": round(low["fp32"] / low["int8"], 2),
-                       "ratio_before": round(p50["fp32"] / p50["int8 before"], 2) if "int8 before" in p50 else None,
-                       "ratio_min_before": round(low["fp32"] / low["int8 before"], 2) if "int8 before" in low else None,
-                       "busy_cores_other": [before, after]}
-                log.info("%s %s %d thr: %s", arch, fmt, n, row)
-                results.append(row)
+                base = {"arch": arch, "alpha": alpha, "member": member, "format": fmt, "threads": n,
+                        "busy_cores_other": [before, after]}
+                mine = {k: v for k, v in stats.items() if not k.startswith("openvino ")}
+                results.append({**base, "runtime": "litert" if fmt == "tflite" else "onnxruntime", **_ratios(mine)})
+                if runtimes:
+                    ov = {k.removeprefix("openvino "): v for k, v in stats.items() if k.startswith("openvino ")}
+                    results.append({**base, "runtime": "openvino", "runtime_version": openvino.version(), **_ratios(ov),
+                                    "int8_vs_onnxruntime": round(mine["int8"]["p50"] / ov["int8"]["p50"], 2),
+                                    "int8_vs_onnxruntime_min": round(mine["int8"]["min"] / ov["int8"]["min"], 2)})
+                log.info("%s %s %d thr: %s", member, fmt, n, results[-1])
     return {"schema": 1, "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "host": runner.host_info(),
             "settings": {"alpha": "1.0 unless the member says key:alpha", "resolution": 224, "weights": "random (seed 0)", "rounds": rounds,
                          "runs_per_round": runs, "calibration": "16 smooth random images",
                          "tflite_runtime": "ai-edge-litert Interpreter + XNNPACK",
                          "onnx_runtime": "onnxruntime CPUExecutionProvider (default optimisation)",
+                         "openvino": "OpenVINO CPU plugin, LATENCY hint, INFERENCE_PRECISION_HINT f32, the same "
+                                     ".onnx files in the same turns",
                          "before": "int8 as the pipeline wrote it before: V3 HARD_SWISH fused; ONNX int8 activations"},
-            "target_ratio": TARGET_RATIO, "results": results, "fast_path": audits}
+            "cpu_flags": op_profile.cpu_flags(), "target_ratio": TARGET_RATIO, "results": results, "fast_path": audits}
+
+
+def also_openvino():
+    """The OpenVINO runtime module when it is installed (the .onnx files are then timed on it too), else None."""
+    from mobilenet_edge.benchmarks import runtimes
+
+    return runtimes.module_of("openvino") if "openvino" in runtimes.also_measured() else None
+
+
+def _ratios(stats: dict) -> dict:
+    """p50 / p10 / min per file and fp32 / int8 ratios (and "before") of one runtime's timings."""
+    p50, low = {k: v["p50"] for k, v in stats.items()}, {k: v["min"] for k, v in stats.items()}
+    return {"p50_ms": {k: round(v, 3) for k, v in p50.items()},
+            "p10_ms": {k: round(v["p10"], 3) for k, v in stats.items()},
+            "min_ms": {k: round(v, 3) for k, v in low.items()},
+            "ratio": round(p50["fp32"] / p50["int8"], 2), "ratio_min": round(low["fp32"] / low["int8"], 2),
+            "ratio_before": round(p50["fp32"] / p50["int8 before"], 2) if "int8 before" in p50 else None,
+            "ratio_min_before": round(low["fp32"] / low["int8 before"], 2) if "int8 before" in low else None}
 
 
 def _culprits(fast_path: dict) -> str:
@@ -171,17 +203,23 @@ def _busy_note(most: float) -> str:
 def readme_table(record: dict) -> str:
     """The README's Markdown table of the record (the block between the int8-speed markers)."""
     lines = ["| variant | runtime | threads | fp32 p50 ms | int8 p50 ms | fp32 / int8 p50 | fp32 / int8 min | "
-             "before (p50, min) | int8 ops off the fast path | before: off the fast path |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "before (p50, min) | int8: OpenVINO vs ONNX Runtime (p50, min) | int8 ops off the fast path | "
+             "before: off the fast path |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    names = {"litert": "TFLite (LiteRT)", "onnxruntime": "ONNX (ONNX Runtime)", "openvino": "ONNX (OpenVINO)"}
     for r in record["results"]:
+        runtime = r.get("runtime") or ("litert" if r["format"] == "tflite" else "onnxruntime")  # older records
+        key = "openvino" if runtime == "openvino" else r["format"]
         member = r.get("member", r["arch"])  # records before V4 name the arch only (alpha 1.0)
-        fp = record["fast_path"][member][f"{r['format']} int8"]
-        old = record["fast_path"][member].get(f"{r['format']} int8 before")
+        fp = record["fast_path"][member].get(f"{key} int8")
+        old = record["fast_path"][member].get(f"{key} int8 before")
         before = (f"{r['ratio_before']:.2f}, {r['ratio_min_before']:.2f}" if r.get("ratio_before") is not None else "—")
+        versus = (f"{r['int8_vs_onnxruntime']:.2f}, {r['int8_vs_onnxruntime_min']:.2f}"
+                  if r.get("int8_vs_onnxruntime") is not None else "—")
         mark = "" if r["ratio"] >= record["target_ratio"] else " ✗"
-        lines.append(f"| {REGISTRY[r['arch']].short_title} {r.get('alpha', 1.0):.1f} / 224 | {'TFLite' if r['format'] == 'tflite' else 'ONNX'} | "
-                     f"{r['threads']} | {r['p50_ms']['fp32']:.2f} | {r['p50_ms']['int8']:.2f} | "
-                     f"{r['ratio']:.2f}{mark} | {r['ratio_min']:.2f} | {before} | {_culprits(fp)} | "
+        label = names[runtime] + (f" {r['runtime_version']}" if r.get("runtime_version") else "")
+        lines.append(f"| {REGISTRY[r['arch']].short_title} {r.get('alpha', 1.0):.1f} / 224 | {label} | {r['threads']} | "
+                     f"{r['p50_ms']['fp32']:.2f} | {r['p50_ms']['int8']:.2f} | {r['ratio']:.2f}{mark} | "
+                     f"{r['ratio_min']:.2f} | {before} | {versus} | {_culprits(fp) if fp else '—'} | "
                      f"{_culprits(old) if old else '—'} |")
     busy = [b for r in record["results"] for b in r["busy_cores_other"] if b is not None]
     lines.append("")
@@ -190,7 +228,8 @@ def readme_table(record: dict) -> str:
                  f"cores meanwhile{_busy_note(max(busy, default=0))}; \"min\" is the fastest "
                  f"run of each file, the closest figure to the kernels' own speed. ✗: p50 ratio below the "
                  f"{record['target_ratio']}x target. \"before\": fp32 / int8 of the files the pipeline wrote before "
-                 "(fused HARD_SWISH, ONNX int8 activations).")
+                 "(fused HARD_SWISH, ONNX int8 activations). OpenVINO vs ONNX Runtime: ONNX Runtime's int8 p50 / "
+                 "OpenVINO's on the same file, in the same turns (above 1: OpenVINO is faster).")
     return "\n".join(lines)
 
 

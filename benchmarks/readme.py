@@ -103,6 +103,13 @@ def transfer_table() -> str:
     return transfer_bench.table(json.loads(transfer_bench.RECORD.read_text()))
 
 
+def v3_int8_profile_table() -> str:
+    """Where V3-Small's int8 time goes, part by part (benchmarks/v3_int8_profile.py's record)."""
+    from mobilenet_edge.benchmarks import v3_int8_profile
+
+    return v3_int8_profile.table(json.loads(v3_int8_profile.RECORD.read_text()))
+
+
 def mcu_table() -> str:
     """V1 on a microcontroller: TFLite Micro's accuracy, arena, flash, Vela's figures (mcu_record.py's record)."""
     from mobilenet_edge.benchmarks import mcu_record
@@ -117,6 +124,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "int8-speed": int8_speed_table,
     "pipeline-bench": pipeline_bench_table,
     "transfer": transfer_table,
+    "v3-int8-profile": v3_int8_profile_table,
     "mcu": mcu_table,
 }
 

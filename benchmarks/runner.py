@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import gc
 import glob
+import importlib
 import json
 import os
 import platform
@@ -31,10 +32,10 @@ import numpy as np
 
 try:  # imported as a member of the installed package
     from . import runtimes
-    from .runtimes._common import RunnerError, installed, ms_since, one_line
+    from .runtimes._common import RunnerError, installed, ms_since, native_output_silenced, one_line
 except ImportError:  # run as a script beside its runtimes/ folder (python runner.py ... on a device)
     import runtimes
-    from runtimes._common import RunnerError, installed, ms_since, one_line
+    from runtimes._common import RunnerError, installed, ms_since, native_output_silenced, one_line
 
 RUNTIMES = ("auto", *runtimes.names())
 ARM_CORES = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
@@ -504,6 +505,9 @@ def parse_args(argv) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated inputs")
     p.add_argument("--predict", metavar="DIR", help=f"no timing: run the .npy chunks that DIR/{PREDICT_PLAN} names "
                    "per model, save DIR/outputs/<model>.npy")
+    p.add_argument("--op-profile", type=int, nargs="?", const=5, default=None, metavar="TOP",
+                   help="no latency table: time per op type and per layer (runtimes/_op_profile.py); "
+                        "prints the JSON and, on stderr, the TOP layers of each model")
     args = p.parse_args(argv)
     for name, low in (("threads", 1), ("runs", 1), ("warmup", 0), ("min_seconds", 0), ("ci_target", 0),
                       ("max_seconds", 0), ("busy_limit", 0), ("retries", 0), ("cooldown", 0)):
@@ -521,6 +525,22 @@ def parse_args(argv) -> argparse.Namespace:
     return args
 
 
+def op_profile_report(args) -> dict:
+    """{"host", "cpu_flags", "threads", "results": [op_profile record per model]}; top layers on stderr."""
+    op_profile = importlib.import_module(f"{runtimes.__name__}._op_profile")  # in the runtimes/ folder
+    results = []
+    for path in args.models:
+        runtime = "onnxruntime" if path.endswith(".onnx") else "litert"
+        with native_output_silenced():
+            record = op_profile.profile(path, runtime, args.threads)
+        results.append(record)
+        print(f"{record['file']} on {runtime}: whole {record['whole_ms']:.3f} ms, parts {record['sum_ms']:.3f} ms",
+              file=sys.stderr)
+        for layer in op_profile.top_layers(record, args.op_profile):
+            print(f"  {layer['ms']:8.3f} ms  {layer['op']:<20} {layer['name'][:60]}", file=sys.stderr)
+    return {"host": host_info(), "cpu_flags": op_profile.cpu_flags(), "threads": args.threads, "results": results}
+
+
 def quiet_exit(code: int) -> int:
     """Flush, then silence stderr: LiteRT logs its teardown at exit; keep stderr to our lines."""
     sys.stdout.flush()
@@ -534,6 +554,9 @@ def main(argv=None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         if args.predict:  # on-device validation: outputs, not latencies
             print(json.dumps(predict_report(args), indent=2))
+            return quiet_exit(0)
+        if args.op_profile is not None:  # where the time goes, op by op
+            print(json.dumps(op_profile_report(args), indent=2))
             return quiet_exit(0)
         host, notes, results = host_info(), [], []
         for path in args.models:

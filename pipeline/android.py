@@ -17,6 +17,7 @@ import numpy as np
 from mobilenet_edge.pipeline.artifacts import sha256_file, write_bytes, write_text
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.manifest import MANIFEST, read_manifest
+from mobilenet_edge.pipeline.convert.gpu_compat import gpu_summary
 from mobilenet_edge.pipeline.convert.metadata import LABELS_FILE, add_metadata, model_info
 from mobilenet_edge.pipeline.ship import TASK_LIBRARY_INPUTS, Selection, select, table
 
@@ -131,6 +132,7 @@ def readme(manifest: dict, selection: Selection, busy_cores: float | None = None
         "",
         *table(selection),
         "",
+        *gpu_lines(entries),
         "Latency: p50 on the machine that built these files, a guide to their relative cost, not a phone's figure"
         + (f" (other programs used {busy_cores:g} cores' worth of CPU when it was measured)." if busy_cores is not None
            else "."),
@@ -174,6 +176,12 @@ def readme(manifest: dict, selection: Selection, busy_cores: float | None = None
         lines.append("- Trained on Fashion-MNIST: centred white garments on a black background, grey replicated to "
                      "RGB; camera photos need the same look to be classified well.")
     return "\n".join(lines) + "\n"
+
+
+def gpu_lines(entries: list[dict]) -> list[str]:
+    """One line per shipped file: what the Android GPU delegate takes ("GPU delegate: all N ops" / "falls back: ...")."""
+    lines = [f"- `{e['file']}`: {gpu_summary(e.get('gpu'))}" for e in entries]
+    return ["GPU delegate (`GpuDelegate` / `BaseOptions.useGpu()`), per file:", "", *lines, ""] if lines else []
 
 
 def _classify_lines(crop: float) -> list[str]:

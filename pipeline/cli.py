@@ -56,11 +56,15 @@ def _ray_resources(text: str | None) -> dict | None:
 
 
 def _validation_config(args):
+    from mobilenet_edge.benchmarks.runtimes import also_measured
     from mobilenet_edge.pipeline.config import Gates, ValidationConfig
 
+    # --runtimes, else for `validate` one more row per .onnx file for each runtime measured beside ONNX Runtime
+    # here (OpenVINO when installed).
     return ValidationConfig(limit=args.limit, eval_dir=args.eval, gates=Gates(
         args.gate_fp32, args.gate_fp16, args.gate_int8_drop, args.gate_int8_agreement),
-        runtimes=tuple(r.strip() for r in args.runtimes.split(",") if r.strip()))
+        runtimes=tuple(r.strip() for r in args.runtimes.split(",") if r.strip())
+        or (also_measured() if args.command == "validate" else ()))
 
 
 def _recipe_config(args, formats, validation=None, bench=None, report=False):
@@ -223,6 +227,16 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.recipe import variant_dir
+    from mobilenet_edge.targets.op_times import profile_local
+
+    folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    print(show.op_profile(profile_local(folder, threads=args.threads, runtimes=args.runtime), args.top))
+    return 0
+
+
 def cmd_bench_remote(args) -> int:
     from mobilenet_edge.calibration.tasks import resolve_task
     from mobilenet_edge.pipeline.recipe import variant_dir
@@ -353,7 +367,7 @@ def cmd_mcu(args) -> int:
 
 COMMANDS = {"export": cmd_export, "validate": cmd_validate, "cost": cmd_cost, "train": cmd_train,
             "report": cmd_report, "bench": cmd_bench, "bench-remote": cmd_bench_remote, "bench-check": cmd_bench_check,
-            "android": cmd_android,
+            "android": cmd_android, "profile": cmd_profile,
             "predict": cmd_predict, "clean": cmd_clean, "demo": cmd_demo, "sweep": cmd_sweep,
             "mcu": cmd_mcu}
 

@@ -173,6 +173,14 @@ def parser() -> argparse.ArgumentParser:
     add_variant_args(p)
     p.add_argument("--threads", type=thread_counts, default=None, help="thread counts (default: 1 and 2)")
 
+    p = sub.add_parser("profile", help="time per op type and per layer of every artifact of a variant "
+                                       "(LiteRT, ONNX Runtime, OpenVINO) -> profile-local.json")
+    add_variant_args(p)
+    p.add_argument("--threads", type=int, default=None, help="threads (default: every core)")
+    p.add_argument("--runtime", action="append", default=None, choices=("litert", "onnxruntime", "openvino"),
+                   help="only this runtime (repeatable; default: every installed one)")
+    p.add_argument("--top", type=int, default=5, help="layers shown per artifact")
+
     p = sub.add_parser("android", help="photos or a variant -> android/: train or reuse (folder TASK), export, "
                                        "validate, benchmark, ship only the .tflite files that passed")
     add_variant_args(p)

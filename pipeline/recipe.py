@@ -24,7 +24,8 @@ from mobilenet_edge.pipeline.config import QuantConfig, RecipeConfig, Variant
 from mobilenet_edge.pipeline.convert.tflite import Artifact
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.clean import claim_output
-from mobilenet_edge.pipeline.convert.fastpath import audit_entries
+from mobilenet_edge.pipeline.convert.fastpath import also_audited, audit_entries
+from mobilenet_edge.pipeline.convert.gpu_compat import gpu_compat
 from mobilenet_edge.pipeline.limits import check_before_work
 from mobilenet_edge.pipeline.manifest import CALIBRATED, entry_format, update_manifest, weights_record
 from mobilenet_edge.pipeline.validate import FLOAT_MODEL, ValidationResult, validate
@@ -194,6 +195,10 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
 
     def listed(artifact: Artifact) -> None:
         entry = audit_entries(folder, [artifact.to_dict()])[0]
+        if entry["format"] == "tflite":  # what the Android GPU delegate would leave to the CPU
+            entry["gpu"] = gpu_compat(folder / entry["file"]).to_dict()
+        # the runtimes measured beside the default one (OpenVINO): which layers they run in int8 / float
+        entry.update(also_audited(folder / entry["file"]))
         if calib is not None and entry_format(entry) in CALIBRATED:
             entry["calibration_sha256"] = calib.digest  # the calibration this file was made with
         entries.append(entry)

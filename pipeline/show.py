@@ -99,6 +99,24 @@ def bench(path: Path) -> str:
     return "\n".join(out)
 
 
+def op_profile(path: Path, top: int = 5) -> str:
+    """profile-<target>.json: per artifact and runtime, the whole model, the parts' sum, the top op types and layers."""
+    data = json.loads(Path(path).read_text())
+    host = data["host"]
+    out = [f"{data.get('target', '')}: {host.get('cpu') or host.get('machine')} ({host.get('cores')} cores), "
+           f"{data['threads']} thread(s); CPU flags: {' '.join(data.get('cpu_flags') or []) or '-'}"]
+    for r in data["results"]:
+        out.append(f"{r['file']} on {r['runtime']} {r.get('version') or ''}: whole {r['whole_ms']:.3f} ms, parts "
+                   f"{r['sum_ms']:.3f} ms (residual {r['residual_ms']:+.3f} ms)")
+        if r.get("caveat"):
+            out.append(f"  note: {r['caveat']}")
+        out.append("  by op type: " + ", ".join(f"{o['op']} x{o['count']} {o['ms']:.3f} ms" for o in r["by_op"][:top]))
+        for layer in sorted(r["layers"], key=lambda x: -x["ms"])[:top]:
+            out.append(f"  {layer['ms']:8.3f} ms  {layer['op']:<22} {layer['name'][:70]}")
+    out.append(f"written: {path}")
+    return "\n".join(out)
+
+
 def timing_note(r: dict) -> str:
     """'  p50 ±1.2 % (ci)' and why the run is marked: the runner's statistics (older results have none)."""
     if r.get("ci_half_width") is None:

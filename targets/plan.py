@@ -145,6 +145,10 @@ def plan_runs(artifacts: list[Path], info: PythonInfo, *, runtime: str = "auto",
             raise PipelineError(f"expected {PIP_NAME[RUNTIME_MODULE[first]]} on {label} to run {len(models)} "
                                 f".{fmt} artifact(s), {why}")
         runs.append(Run(_safe(usable[0], info), models))
+        # Runtimes measured beside the first one where installed (OpenVINO beside ONNX Runtime on x86).
+        runs += [Run(r, models) for r in runtime_registry.default_preference() if r != usable[0]
+                 and RUNTIME_FORMAT[r] == fmt and getattr(runtime_registry.module_of(r), "ALSO_MEASURED", False)
+                 and _missing(info, r) is None]
     return runs
 
 

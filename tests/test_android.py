@@ -111,9 +111,9 @@ def builtin_kernel_probabilities(path: Path, pixels: np.ndarray) -> np.ndarray:
 
 def our_probabilities(path: Path, models: AndroidModels) -> np.ndarray:
     """What the pipeline's own validation computes: our preprocessing, then pipeline.validate.runtimes on the artifact."""
-    from mobilenet_edge.pipeline.validate.runtimes import TFLiteModel, predict
+    from mobilenet_edge.pipeline.validate.runtimes import load, predict
 
-    return predict(TFLiteModel(path, batch=len(models.pixels)), models.pixels, models.preprocessing.normalize)
+    return predict(load(path, batch=len(models.pixels)), models.pixels, models.preprocessing.normalize)
 
 
 # --- main environment: writing, reading back, not changing inference ----------------------------------
@@ -414,7 +414,7 @@ def test_task_library_reads_v3_normalisation(task_library, tmp_path_factory):
     from mobilenet_edge.pipeline.config import ExportConfig, QuantConfig, Variant
     from mobilenet_edge.pipeline.recipe import export_variant
     from mobilenet_edge.pipeline.config import RecipeConfig
-    from mobilenet_edge.pipeline.validate.runtimes import TFLiteModel, predict
+    from mobilenet_edge.pipeline.validate.runtimes import load, predict
     from mobilenet_edge.calibration.preprocessing import Preprocessing
     from mobilenet_edge.calibration.tasks import Task
 
@@ -432,7 +432,7 @@ def test_task_library_reads_v3_normalisation(task_library, tmp_path_factory):
     for artifact in result.artifacts:
         results = task_library("classify", artifact.path, *images)["results"]
         scores = np.array([[c["score"] for c in sorted(r, key=lambda c: c["index"])] for r in results])
-        ours = predict(TFLiteModel(artifact.path, batch=len(images)), held_out.pixels, pre.normalize)
+        ours = predict(load(artifact.path, batch=len(images)), held_out.pixels, pre.normalize)
         if artifact.precision == "fp32":
             np.testing.assert_allclose(scores, ours, atol=1e-5)
         top2 = np.sort(ours, axis=1)[:, -2:]

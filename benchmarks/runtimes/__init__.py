@@ -34,6 +34,8 @@ A member module defines:
                              "partitions" (int or None), "fast": {op: n}, "slow": {op: n}, "edge": {op: n},
                              "on_fast_path": bool} (manifest entries' `fast_path`, docs/architecture.md).
   optional:
+    ALSO_MEASURED: bool      True: where installed, measured (bench, validate) beside the container's first
+                             runtime rather than only when asked for (OpenVINO beside ONNX Runtime).
     incompatible(device) -> str | None   why the installed runtime cannot import on a probed python, as
                              "received ...; fix: ..." text ("{python}" is replaced by the python command),
                              e.g. tflite-runtime beside numpy 2. `device` is the probe's dict (_probe.probe).
@@ -58,12 +60,20 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-MEMBERS = ("litert", "tflite_runtime", "onnxruntime", "tflite_micro")  # module names, in the default preference order
+MEMBERS = ("litert", "tflite_runtime", "onnxruntime", "tflite_micro", "openvino")  # module names, in the default preference order
 
 
 def members() -> list:
     """The member modules, in MEMBERS order."""
     return [importlib.import_module(f".{name}", __name__) for name in MEMBERS]
+
+
+def also_measured() -> tuple[str, ...]:
+    """The first name of every member with `ALSO_MEASURED = True` that is installed here: benchmarked and
+    validated beside its container's first runtime (OpenVINO beside ONNX Runtime)."""
+    from ._common import installed
+
+    return tuple(m.NAMES[0] for m in members() if getattr(m, "ALSO_MEASURED", False) and installed(m.MODULE))
 
 
 def names() -> tuple[str, ...]:

@@ -86,3 +86,18 @@ def audit(path: Path) -> FastPath:
 def audit_entries(folder: Path, entries: list[dict]) -> list[dict]:
     """Manifest artifact entries with a `fast_path` record each (the audit of the file beside them)."""
     return [{**entry, "fast_path": audit(Path(folder) / entry["file"]).to_dict()} for entry in entries]
+
+
+def also_audited(path: Path) -> dict:
+    """{"fast_path_by_runtime": {name: audit}} for the runtimes measured beside the default one that run `path`
+    here (OpenVINO for .onnx: its runtime model's int8 and float layers); {} when there are none."""
+    path = Path(path)
+    found = {}
+    for name in runtimes.also_measured():
+        module = runtimes.module_of(name)
+        if module.CONTAINER == path.suffix[1:]:
+            try:
+                found[name] = FastPath.from_dict(module.audit(path)).to_dict()
+            except RunnerError as exc:
+                raise PipelineError(str(exc)) from exc
+    return {"fast_path_by_runtime": found} if found else {}

@@ -28,7 +28,8 @@ from mobilenet_edge.pipeline.artifacts import write_json, write_text
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.manifest import MANIFEST, manifest_problem
 from mobilenet_edge.pipeline.report.fastpath import speed_flags
-from mobilenet_edge.pipeline.report.text import MULT_ADDS_FRONT, PRECISION_LABEL, arch_title
+from mobilenet_edge.pipeline.report.op_profile import collect_profiles
+from mobilenet_edge.pipeline.report.text import MULT_ADDS_FRONT, PRECISION_LABEL, arch_title, fastest_runtime
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def collect(out_dir: Path, checkpoints: Path | None = CHECKPOINTS) -> dict:
     summary["thread_scaling"] = report_threads.scaling(records)
     summary["ship"] = ship_choices(summary)
     summary["pareto"] = pareto_fronts(summary)
+    summary["op_profiles"] = collect_profiles(folders, problems)
     summary["fast_path_flags"] = speed_flags(summary)
     summary["mcu"] = mcu_records(Path(out_dir))  # make mcu / TARGETS=mcu (pipeline.report.mcu)
     return summary
@@ -172,7 +174,8 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
     task, name = info.get("task") or folder.parent.name, info.get("name") or folder.name
     cost = _read(folder / "cost.json", problems) or {}
     validation = _read(folder / "validation.json", problems) or {}
-    checked = {a.get("file"): a for a in validation.get("artifacts", [])}
+    # Rows of the runtimes measured beside the default one (OpenVINO) carry "runtime"; the artifact's own row has none.
+    checked = {a.get("file"): a for a in validation.get("artifacts", []) if "runtime" not in a}
     base = {"variant": name, "task": task, "arch": info.get("arch") or "v1", "alpha": info.get("alpha"),
             "resolution": info.get("resolution"), "mult_adds": cost.get("total_mult_adds"),
             "params": cost.get("total_params")}
@@ -201,7 +204,13 @@ def _variant_records(folder: Path, manifest: dict, problems: list, columns: dict
                "bytes": now.bytes, "reference": False, **_metrics(check.get("metrics") or {}),
                "gate": gate, "gate_passed": gate.get("passed") if gate else None,
                "gate_enforced": bool(gate) and gate.get("enforced", True), "on_disk": now.status,
-               "fast_path": entry.get("fast_path")}
+               "fast_path": entry.get("fast_path"), "gpu": entry.get("gpu"),
+               "fast_path_by_runtime": entry.get("fast_path_by_runtime"),
+               "validated_on": {a["runtime"]: {"top1": (a.get("metrics") or {}).get("top1"),
+                                               "top1_agreement": (a.get("metrics") or {}).get("top1_agreement"),
+                                               "gate_passed": (a.get("gate") or {}).get("passed")}
+                                for a in validation.get("artifacts", []) if a.get("runtime")
+                                and a.get("file") == entry.get("file") and a.get("sha256") == check.get("sha256")}}
         row["label"] = artifact_label(row) + ("" if now.status == checks.OK else f" ({checks.NOTES[now.status]})")
         rows.append(row)
     for r in rows:
@@ -280,7 +289,7 @@ def _add_latencies(doc: dict, path: Path, by_file: dict, columns: dict, variant:
             f"{result.get('runtime')} {result.get('runtime_version') or ''}".strip()
             + (f" + {result['delegate']}" if result.get("delegate") else ""))
         thermal = result.get("thermal") or {}
-        latency = {"runtime": result.get("runtime"), "p50_ms": p50, "p90_ms": result["latency_ms"].get("p90"),
+        latency = {"runtime": result.get("runtime"), "runtime_version": result.get("runtime_version"), "p50_ms": p50, "p90_ms": result["latency_ms"].get("p90"),
                    "throttled": bool(thermal.get("throttled")), "p50_ci95_ms": result.get("p50_ci95_ms"),
                    "ci_half_width": result.get("ci_half_width"), "disturbed": bool(result.get("disturbed"))}
         row["_latency_all"].append((key, latency))
@@ -341,13 +350,21 @@ def ship_choices(summary: dict) -> list:
         smallest = min(passing, key=lambda r: r["bytes"], default=None)
         fastest = {}
         for c in summary["latency_columns"]:
-            timed = [r for r in passing if c["column"] in r["latency_p50_ms"]]
+            timed = [r for r in passing if c["column"] in r["latency_p50_ms"]
+                     and _runtime_passes(r, c["column"])]
             if timed:
                 fastest[c["column"]] = min(timed, key=lambda r: r["latency_p50_ms"][c["column"]])["file"]
         failing = [r["file"] for r in rows if r["gate_passed"] is False and r["gate_enforced"]]
         choices.append({"task": v["task"], "variant": v["variant"], "smallest": smallest["file"] if smallest else None,
                         "fastest": fastest, "failing": failing})
     return choices
+
+
+def _runtime_passes(r: dict, column: str) -> bool:
+    """False when the runtime that was fastest has a validation row of its own and that row fails its gate."""
+    best = fastest_runtime(r, column)
+    own = (r.get("validated_on") or {}).get(best["runtime"]) if best else None
+    return own is None or own["gate_passed"] is not False
 
 
 def pareto_front(points: list[tuple[float, float, object]]) -> list:

@@ -10,8 +10,10 @@ import math
 import re
 
 from mobilenet_edge.pipeline.report.mcu import mcu_blocks
-from mobilenet_edge.pipeline.report.text import DASH, DIAGNOSIS_NOTE, FEW, METRICS, PRECISION_LABEL, gate_text, mb, num, pct
+from mobilenet_edge.pipeline.report.text import (DASH, DIAGNOSIS_NOTE, FEW, METRICS, PRECISION_LABEL, fastest_runtime,
+                                                 gate_text, mb, num, pct)
 from mobilenet_edge.pipeline.report.fastpath import fast_path_blocks, flag_sentence
+from mobilenet_edge.pipeline.report.op_profile import op_profile_blocks
 from mobilenet_edge.pipeline.report.device import device_blocks, device_cell
 from mobilenet_edge.pipeline.report.threads import scaling_blocks
 from mobilenet_edge.pipeline.report.grid import SORT_CSS, SORT_JS, flat_table, pareto_blocks, ship_table, sweep_blocks
@@ -107,8 +109,13 @@ def ship_lines(summary: dict, v: dict, choice: dict) -> list[str]:
         lines.append("No artifact passes its gate" + ("." if v["validated"] else " (not validated)."))
     for column, file in choice["fastest"].items():
         r = rows[file]
-        lines.append(f"Fastest that passes on {column}: {r['label']} ({r['file']}), "
-                     f"{num(r['latency_p50_ms'][column], '.3f')} ms p50, {mb(r['bytes'])} MB, {_accuracy(r)}.")
+        best = fastest_runtime(r, column) or {}
+        runtime = f" on {best['runtime']} {best.get('runtime_version') or ''}".rstrip() if best.get("runtime") else ""
+        own = (r.get("validated_on") or {}).get(best.get("runtime"))  # accuracy measured on that runtime
+        accuracy = (f"top-1 {pct(own['top1'])} %, agreement {pct(own['top1_agreement'])} % (validated on {best['runtime']})"
+                    if own and own.get("top1") is not None else _accuracy(r))
+        lines.append(f"Fastest that passes on {column}: {r['label']} ({r['file']}){runtime}, "
+                     f"{num(r['latency_p50_ms'][column], '.3f')} ms p50, {mb(r['bytes'])} MB, {accuracy}.")
     if not choice["fastest"] and choice["smallest"]:
         lines.append("No latency measured: run `make bench` (or `make bench-remote HOST=...`).")
     lines += [flag_sentence(f) for f in summary.get("fast_path_flags") or []
@@ -202,6 +209,7 @@ def document(summary: dict, plots: dict) -> list[tuple]:
     blocks.append(("meta", "Only artifacts whose gate is enforced count; \"info\" rows (per-tensor int8) are there "
                            "to show what per-channel weights buy."))
     blocks += fast_path_blocks(summary)
+    blocks += op_profile_blocks(summary)
     for task in dict.fromkeys(v["task"] for v in summary["variants"]):
         blocks += [("h2", f"Artifacts: {task}")]
         if many:  # one row per artifact, sortable: the grid is compared column by column

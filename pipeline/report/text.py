@@ -79,3 +79,9 @@ def gate_text(r: dict) -> str:
         short = {"top1_drop_points": "drop", "top1_agreement": "agreement"}.get(key, key)
         return f"FAIL: {short} {num(gate.get('value', r.get(key)), '.3g')} {({'<=': '>', '>=': '<'}).get(op, 'vs')} {limit}"
     return verdict
+
+
+def fastest_runtime(r: dict, column: str) -> dict | None:
+    """The latency entry (runtime, version, p50) that gave `r` its p50 in `column` (the faster runtime)."""
+    timed = [x for x in r.get("latency", []) if x["column"] == column]
+    return min(timed, key=lambda x: x["p50_ms"], default=None)
