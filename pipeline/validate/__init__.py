@@ -79,6 +79,13 @@ def gate_failure(row: dict) -> str:
     return f"{row['file']}: " + "; ".join(parts)
 
 
+def float_reference(variant_dir: Path, pixels, normalize, batch: int, progress=None):
+    """The float model's probabilities on `pixels`: the variant folder's model.keras, the one reference that
+    validation and the BUDGET search (pipeline/budget/) both measure every artifact against."""
+    model = runtimes.KerasModel(Path(variant_dir) / FLOAT_MODEL, batch)
+    return runtimes.predict(model, pixels, normalize, progress)
+
+
 def held_out_images(task: Task, resolution: int, cfg: ValidationConfig) -> LabeledImages:
     if cfg.eval_dir:
         if task.kind == "imagenet":
@@ -154,7 +161,7 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
     todo = [e for e in manifest["artifacts"] if measured[e["file"]] not in known]
     with tqdm(total=len(pixels) * (1 + len(todo)), desc=f"validate {variant_dir.name}",
               unit="img", leave=False) as bar:
-        reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), pixels, normalize, bar)
+        reference = float_reference(variant_dir, pixels, normalize, cfg.batch, bar)
         rows = []
         for entry in manifest["artifacts"]:
             sha = measured[entry["file"]]
