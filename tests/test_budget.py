@@ -220,3 +220,22 @@ def test_budget_float_reference_is_validations(arch, alpha, tmp_path):
     assert searched_float == pytest.approx(validation["float"]["top1"], abs=1e-9)
     assert trial["top1"] == row["metrics"]["top1"]
     assert trial["drop_points"] == pytest.approx(row["metrics"]["top1_drop_points"], abs=1e-9)
+
+
+def test_ctrl_c_during_the_search_leaves_no_trial_file(tiny):
+    """Trials are made in a scratch folder and moved in only once decided: Ctrl-C mid-search leaves nothing."""
+    from mobilenet_edge.calibration.representative import calibration_set
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.budget.trials import budget_tflite
+    from mobilenet_edge.pipeline.config import QuantConfig
+
+    model, _, data, folder = tiny
+    folder = folder / "interrupted"
+    folder.mkdir()
+    calib = calibration_set(resolve_task("fashion-mnist"), 32, 16, 0, progress=False)
+
+    def interrupted(n):  # trial 2 asks for more samples (trial 1 missed BUDGET=0 with 16 samples): Ctrl-C then
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        budget_tflite(model, QuantConfig(budget=0.0), folder, "v", calib, interrupted, None, data, 1)
+    assert list(folder.iterdir()) == []
