@@ -249,3 +249,22 @@ def test_an_entry_without_sha256_is_named_and_the_rest_kept(out, caplog):
     kept = {e["file"] for e in manifest(folder)["artifacts"]}
     assert f"({bad['file']}) without sha256" in caplog.text
     assert {e["file"] for e in doc["artifacts"]} - {bad["file"]} <= kept  # the valid entries survive the rebuild
+
+
+def test_bench_considers_the_listed_verified_files_and_names_a_stray_one(out, caplog):
+    """An unlisted 0-byte .onnx (and a listed file changed since) is left out with one warning; the rest run."""
+    from mobilenet_edge.targets.local import bench_local
+    from mobilenet_edge.targets.plan import artifacts_of
+
+    folder = folder_of(out)
+    (folder / "stray.onnx").write_bytes(b"")
+    changed = folder / "mobilenet_0.25_32_fp16.tflite"
+    data = changed.read_bytes()
+    changed.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    files = [p.name for p in artifacts_of(folder)]
+    listed = sorted(e["file"] for e in manifest(folder)["artifacts"] if e["file"] != changed.name)
+    assert files == listed
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "stray.onnx" in warnings[0] and changed.name in warnings[0], warnings
+    report = json.loads(bench_local(folder, threads=1, runtime="litert", runs=2).read_text())
+    assert {r["model"] for r in report["results"]} == {f for f in listed if f.endswith(".tflite")}
