@@ -109,6 +109,14 @@ def cmd_export(args) -> int:
     return 1 if not within else code
 
 
+def _writable(folder: Path) -> None:
+    """A read-only or full variant folder fails now (exit 1), not after the work, on writing its record."""
+    from mobilenet_edge.pipeline.recipe import ensure_writable
+
+    if folder.is_dir():
+        ensure_writable(folder)
+
+
 def _print_validation(result) -> int:
     if result is None:
         return 0
@@ -122,6 +130,7 @@ def cmd_validate(args) -> int:
     from mobilenet_edge.pipeline.validate import validate
 
     variant = _variant(args)
+    _writable(variant_dir(args.out, resolve_task(args.task), variant))
     result = validate(variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task), _validation_config(args))
     print(show.validation_table(json.loads(result.path.read_text())))
     code = _print_validation(result)
@@ -200,6 +209,7 @@ def cmd_bench(args) -> int:
     from mobilenet_edge.targets.local import bench_local
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    _writable(folder)
     path = bench_local(folder, threads=args.threads, runtime=args.runtime, runs=args.runs, profile=args.profile)
     print(show.bench(path))
     return 0

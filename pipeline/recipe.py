@@ -22,7 +22,7 @@ from mobilenet_edge.pipeline.artifacts import atomic_path, write_json, write_tex
 from mobilenet_edge.pipeline.config import QuantConfig, RecipeConfig, Variant
 from mobilenet_edge.pipeline.convert.tflite import Artifact, convert_tflite, tflite_file_name
 from mobilenet_edge.pipeline.convert.onnx import convert_onnx, convert_onnx_int8, metadata_props
-from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError, system_error
 from mobilenet_edge.pipeline.clean import claim_output
 from mobilenet_edge.pipeline.convert.fastpath import audit_entries
 from mobilenet_edge.pipeline.limits import check_before_work
@@ -68,6 +68,9 @@ def ensure_writable(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
+        refused = system_error(exc, folder)
+        if refused is not None:  # read-only, full, not permitted: the system's, exit 1
+            raise refused from None
         raise PipelineError(f"expected a writable output folder, received OUT={folder} ({exc.strerror or exc})") from None
     finally:  # named before it exists: a Ctrl-C while it is created still removes it
         with contextlib.suppress(OSError):  # e.g. OUT is a file: the error above is the one to report
