@@ -16,6 +16,7 @@ from mobilenet_edge.pipeline.config import FORMATS, ExportConfig, QuantConfig, V
 from mobilenet_edge.pipeline.cli_errors import EXIT_BUG, EXIT_OS, EXIT_TOOL, EXIT_USAGE, image_list, os_error_message
 from mobilenet_edge.pipeline import show
 from mobilenet_edge.pipeline.cli_args import parser, thread_counts
+from mobilenet_edge.pipeline.cli_native_logs import quiet_native_logs
 from mobilenet_edge.pipeline.errors import PipelineError, ToolError
 
 log = logging.getLogger("mobilenet-edge")
@@ -342,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("tensorflow", "tf2onnx", "onnxruntime", "absl", "h5py"):
             logging.getLogger(name).setLevel(logging.WARNING)
         warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|keras|tf2onnx)")
+    with quiet_native_logs(enabled=not args.verbose):  # TensorFlow's and LiteRT's C++ log lines: -v only
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
