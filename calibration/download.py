@@ -47,14 +47,22 @@ def _download(url: str, dest: Path, progress: bool) -> str:
 
 def _unpack(archive: Path, into: Path, url: str) -> None:
     name = url.split("?")[0].lower()
-    if name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as z:
-            z.extractall(into)
-    elif name.endswith((".tar.gz", ".tgz", ".tar")):
-        with tarfile.open(archive) as t:
-            t.extractall(into, filter="data")  # no absolute paths, links out of the folder or devices
-    else:
-        raise PipelineError(f"expected a .tar.gz, .tgz, .tar or .zip archive of images, received {url}")
+    try:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as z:
+                outside = [m for m in z.namelist() if m.startswith(("/", "\\")) or ".." in Path(m).parts]
+                if outside:  # zipfile would quietly rewrite these names; an archive that has them is not one of images
+                    raise PipelineError(f"expected an archive whose files stay inside it, received {url} with "
+                                        f"{outside[0]!r}; nothing was kept")
+                z.extractall(into)
+        elif name.endswith((".tar.gz", ".tgz", ".tar")):
+            with tarfile.open(archive) as t:
+                t.extractall(into, filter="data")  # no absolute paths, links out of the folder or devices
+        else:
+            raise PipelineError(f"expected a .tar.gz, .tgz, .tar or .zip archive of images, received {url}")
+    except (tarfile.TarError, zipfile.BadZipFile) as exc:  # FilterError: a path out of the folder, a link, a device
+        raise PipelineError(f"expected an archive of images whose files stay inside it, received {url} "
+                            f"({type(exc).__name__}: {exc}); nothing was kept") from None
 
 
 def fetch_calibration(url: str, sha256: str, cache_dir: Path | None = None, progress: bool = True) -> Path:

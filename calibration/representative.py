@@ -38,6 +38,7 @@ class CalibrationSet:
     seed: int
 
     value_range: tuple[float, float] = (-1.0, 1.0)  # the preprocessing contract's output range
+    requested: int | None = None  # N when fewer images were there (a cut is recorded, never silent)
 
     def __len__(self) -> int:
         return len(self.pixels)
@@ -83,8 +84,11 @@ class CalibrationSet:
             yield [sample[None]]
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "count": int(len(self.pixels)), "seed": self.seed,
-                "skipped": self.skipped, "sha256": self.digest}
+        record = {"source": self.source, "count": int(len(self.pixels)), "seed": self.seed,
+                  "skipped": self.skipped, "sha256": self.digest}
+        if self.requested is not None:
+            record["requested"] = self.requested
+        return record
 
 
 def _as_float32(samples: np.ndarray) -> np.ndarray:
@@ -124,4 +128,10 @@ def calibration_set(task: Task, resolution: int, num_samples: int = 200, seed: i
             log.warning("calibration: %d of %d files could not be decoded and were skipped", images.skipped, len(chosen))
     else:
         images = task.labeled_images("train", resolution, limit=num_samples, seed=seed, progress=progress)
-    return CalibrationSet(images.pixels, pre.normalize, images.source, images.digest, images.skipped, seed, (low, high))
+    requested = None
+    if len(images.pixels) < num_samples:
+        requested = num_samples
+        log.warning("calibration: N=%d asked for more images than %s holds: calibrated on %d (recorded as the "
+                    "calibration's count)", num_samples, images.source or calib_dir, len(images.pixels))
+    return CalibrationSet(images.pixels, pre.normalize, images.source, images.digest, images.skipped, seed, (low, high),
+                          requested)

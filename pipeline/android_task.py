@@ -56,9 +56,12 @@ def android_from_task(cfg: AndroidTaskConfig) -> AndroidTaskResult:
     # 1. weights
     checkpoint, trained, reused, problems = None, False, False, ()
     variant = cfg.variant
+    check = check_folder(task.name, variant.resolution) if task.kind == "folder" else None
+    if check is not None and not cfg.validation.eval_dir:
+        require_held_out_per_class(check)
     if task.kind == "folder" and not variant.weights:
         folder = cfg.checkpoints or Path(cfg.out) / "checkpoints" / task.slug
-        checkpoint, reused, problems = trained_or_reused(task, variant, cfg.train, folder)
+        checkpoint, reused, problems = trained_or_reused(task, variant, cfg.train, folder, check)
         trained = not reused
         variant = replace(variant, weights=str(checkpoint))
     elif not variant.weights:
@@ -80,10 +83,23 @@ def android_from_task(cfg: AndroidTaskConfig) -> AndroidTaskResult:
     return AndroidTaskResult(android, result.variant_dir, checkpoint, trained, reused, problems, selection)
 
 
-def trained_or_reused(task: Task, variant: Variant, cfg: TrainConfig, folder: Path) -> tuple[Path, bool, tuple]:
+def require_held_out_per_class(check) -> None:
+    """Shipping claims a held-out top-1: a class with no held-out image would be shipped unmeasured."""
+    empty = [c for c in check.classes if check.counts[c]["test"] == 0]
+    if empty:
+        total = {c: sum(check.counts[c].values()) for c in empty}
+        raise PipelineError(
+            f"expected held-out (test) images of every class to ship, received none of "
+            f"{', '.join(f'{c!r} ({total[c]} images, all in train/val)' for c in empty)}; the split holds out about "
+            "1 image in 5 by file name: add images to that class (20 or more) or remove its folder")
+
+
+def trained_or_reused(task: Task, variant: Variant, cfg: TrainConfig, folder: Path,
+                      check=None) -> tuple[Path, bool, tuple]:
     """The folder's checkpoint of `variant` if its record shows the same files (content hash) and settings;
-    otherwise a newly trained one. Returns (checkpoint, reused, the data check's problem lines)."""
-    check = check_folder(task.name, variant.resolution)
+    otherwise a newly trained one. Returns (checkpoint, reused, the data check's problem lines).
+    `check`: the folder's check_folder result, when the caller has it already."""
+    check = check or check_folder(task.name, variant.resolution)
     checkpoint = Path(folder) / f"{variant.name}.weights.h5"
     record_path = checkpoint.with_name(f"{variant.name}.json")
     if checkpoint.is_file() and record_path.is_file():

@@ -111,12 +111,14 @@ def load_weights_file(model, path: Path, variant: Variant) -> None:
         raise PipelineError(f"expected a .keras, .h5 or .weights.h5 weights file, received {path.name!r}")
     try:
         if path.suffix == ".keras":
-            import keras
+            from mobilenet_edge.pipeline.validate.runtimes import load_keras
 
-            source = keras.models.load_model(path, compile=False)
+            source = load_keras(path)  # a file that is no Keras archive is said so, not "File not found"
             model.set_weights(source.get_weights())
         else:
             model.load_weights(path)
+    except PipelineError:
+        raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise PipelineError(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobilenet_edge.pipeline.artifacts import write_text
-from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError, system_error
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ def claim_output(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / MARKER, "Created by mobilenet-edge; `make clean OUT=<this folder>` may delete it.\n")
     except OSError as exc:
+        refused = system_error(exc, out)
+        if refused is not None:  # read-only, full, not permitted: the system's, exit 1
+            raise refused from None
         raise PipelineError(f"expected a writable output folder, received OUT={out} ({exc.strerror or exc})") from None
 
 

@@ -17,6 +17,7 @@ from mobilenet_edge.pipeline.config import (FORMATS, SAMPLE_LIMIT, TRAIN_RESOLUT
 from mobilenet_edge.pipeline.cli_errors import EXIT_BUG, EXIT_OS, EXIT_TOOL, EXIT_USAGE, image_list, os_error_message
 from mobilenet_edge.pipeline import show
 from mobilenet_edge.pipeline.cli_args import parser, thread_counts
+from mobilenet_edge.pipeline.cli_native_logs import quiet_native_logs
 from mobilenet_edge.pipeline.errors import PipelineError, ToolError
 
 log = logging.getLogger("mobilenet-edge")
@@ -115,6 +116,14 @@ def cmd_export(args) -> int:
     return 1 if not within else code
 
 
+def _writable(folder: Path) -> None:
+    """A read-only or full variant folder fails now (exit 1), not after the work, on writing its record."""
+    from mobilenet_edge.pipeline.recipe import ensure_writable
+
+    if folder.is_dir():
+        ensure_writable(folder)
+
+
 def _print_validation(result) -> int:
     if result is None:
         return 0
@@ -129,6 +138,7 @@ def cmd_validate(args) -> int:
 
     variant = _variant(args)
     device = _device(args) if args.host else None  # a bad HOST is said before the validation here runs
+    _writable(variant_dir(args.out, resolve_task(args.task), variant))
     result = validate(variant_dir(args.out, resolve_task(args.task), variant), resolve_task(args.task), _validation_config(args))
     print(show.validation_table(json.loads(result.path.read_text())))
     code = _print_validation(result)
@@ -222,6 +232,7 @@ def cmd_bench(args) -> int:
     from mobilenet_edge.targets.registry import resolve_target
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    _writable(folder)
     target = resolve_target("local", profile=args.profile)
     print(show.bench(target.bench(folder, threads=args.threads, runtime=args.runtime, runs=args.runs)))
     return 0
@@ -233,6 +244,7 @@ def cmd_profile(args) -> int:
     from mobilenet_edge.targets.op_times import profile_local
 
     folder = variant_dir(args.out, resolve_task(args.task), _variant(args))
+    _writable(folder)
     print(show.op_profile(profile_local(folder, threads=args.threads, runtimes=args.runtime), args.top))
     return 0
 
@@ -393,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("tensorflow", "tf2onnx", "onnxruntime", "absl", "h5py"):
             logging.getLogger(name).setLevel(logging.WARNING)
         warnings.filterwarnings("ignore", category=UserWarning, module=r"(tensorflow|keras|tf2onnx)")
+    with quiet_native_logs(enabled=not args.verbose):  # TensorFlow's and LiteRT's C++ log lines: -v only
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

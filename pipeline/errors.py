@@ -6,8 +6,9 @@
   exception is chained (`raise ToolError(...) from exc`), so `-v` shows its traceback.
 It derives from PipelineError so that every place that turns a failure into "this step failed" (a sweep's
 variant, a half-written file removed) treats both alike; only the CLI tells them apart. Anything else that
-escapes a stage is a bug of the project (exit 4).
+escapes a stage is a bug of the project (exit 4). An OSError is the system's (exit 1).
 """
+import errno
 
 
 class PipelineError(Exception):
@@ -16,3 +17,14 @@ class PipelineError(Exception):
 
 class ToolError(PipelineError):
     """A converter or runtime failed on valid input; the tool's own exception is the __cause__."""
+
+
+# An OSError with one of these is the system's (read-only or full disk, permissions): exit 1, not bad input.
+SYSTEM_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
+
+
+def system_error(exc: OSError, path) -> OSError | None:
+    """`exc` re-addressed to `path` when the system refused (SYSTEM_ERRNOS), else None (the caller's input)."""
+    if exc.errno in SYSTEM_ERRNOS:
+        return OSError(exc.errno, exc.strerror, str(path))
+    return None

@@ -59,17 +59,37 @@ def manifest_problem(path: Path, expect: str | None = None, required=REQUIRED) -
         data = json.loads(text)
     except ValueError as exc:
         return f"invalid JSON ({getattr(exc, 'msg', exc)} at line {getattr(exc, 'lineno', '?')})"
+    return manifest_problem_of(data, expect, required)
+
+
+def manifest_problem_of(data, expect: str | None = None, required=REQUIRED) -> str | None:
+    """What is wrong with a parsed manifest (None: nothing)."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}"
     missing = [k for k in required if k not in data]
     if missing:
         return f"no {', '.join(missing)}"
-    if not isinstance(data["variant"], dict) or not isinstance(data["artifacts"], list) or \
-            not all(isinstance(e, dict) and {"file", "sha256"} <= set(e) for e in data["artifacts"]):
+    if not isinstance(data["variant"], dict) or not isinstance(data["artifacts"], list):
         return "a variant or artifacts entry of the wrong shape"
+    bad = malformed_entries(data["artifacts"])
+    if bad:
+        return "; ".join(bad)
     if expect is not None and data["variant"].get("name") != expect:
         return f"the manifest of {data['variant'].get('name')!r}"
     return None
+
+
+def malformed_entries(entries: list) -> list[str]:
+    """One phrase per artifacts entry a reader cannot use, naming it: "artifacts[2] (x.tflite) without sha256"."""
+    bad = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            bad.append(f"artifacts[{i}] a JSON {type(e).__name__}, not an object")
+            continue
+        missing = [k for k in ("file", "sha256") if not isinstance(e.get(k), str)]
+        if missing:
+            bad.append(f"artifacts[{i}] ({e.get('file', 'no file name')}) without {' and '.join(missing)}")
+    return bad
 
 
 def entry_format(entry: dict) -> str | None:
@@ -80,15 +100,35 @@ def entry_format(entry: dict) -> str | None:
 
 
 def _previous(variant_dir: Path, variant: dict) -> dict:
-    """The manifest an export builds on; a damaged one or another variant's is replaced (logged), not fatal."""
+    """The manifest an export builds on; a damaged one or another variant's is replaced (logged), not fatal.
+
+    Entries a reader cannot use (no sha256, say) are named and left out; the valid ones are kept.
+    """
     path = Path(variant_dir) / MANIFEST
     if not path.is_file():
         return {}
     problem = manifest_problem(path, variant.get("name"))
     if problem:
-        log.warning("%s was %s: rebuilding it from the files this export writes", path, problem)
-        return {}
+        data = _salvage(path, variant.get("name"))
+        if data is None:
+            log.warning("%s was %s: rebuilding it from the files this export writes", path, problem)
+            return {}
+        log.warning("%s had %s: those entries are dropped, the valid ones kept", path, problem)
+        return data
     return json.loads(path.read_text())
+
+
+def _salvage(path: Path, name: str | None) -> dict | None:
+    """The manifest at `path` without its malformed entries, when those are all that is wrong with it."""
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
+        return None
+    good = [e for e in data["artifacts"] if isinstance(e, dict) and not malformed_entries([e])]
+    data = {**data, "artifacts": good}
+    return data if manifest_problem_of(data, name) is None else None
 
 
 def weights_record(variant, weights_file: Path | None) -> dict:
@@ -113,22 +153,33 @@ def update_manifest(variant_dir: Path, variant: dict, preprocessing: dict, calib
     variant_dir = Path(variant_dir)
     old = _previous(variant_dir, variant)
     same_inputs = old.get("variant") == variant and old.get("preprocessing") == preprocessing
-    merged = {}
-    if same_inputs:
-        old_calibration = (old.get("calibration") or {}).get("sha256")
-        for entry in old.get("artifacts", []):
-            path = variant_dir / entry["file"]
-            if entry_format(entry) not in replacing and path.is_file() and sha256_file(path) == entry["sha256"]:
-                if entry_format(entry) in CALIBRATED and old_calibration:  # entries older than the field
-                    entry = {**entry, "calibration_sha256": entry.get("calibration_sha256", old_calibration)}
-                merged[entry["file"]] = entry
+    merged, dropped = {}, []
+    old_calibration = (old.get("calibration") or {}).get("sha256")
+    for entry in old.get("artifacts", []):
+        path = variant_dir / entry["file"]
+        if same_inputs and entry_format(entry) not in replacing and path.is_file() and \
+                sha256_file(path) == entry["sha256"]:
+            if entry_format(entry) in CALIBRATED and old_calibration:  # entries older than the field
+                entry = {**entry, "calibration_sha256": entry.get("calibration_sha256", old_calibration)}
+            merged[entry["file"]] = entry
+        else:
+            dropped.append(entry["file"])
     for entry in artifacts:
         merged[entry["file"]] = entry
     if calibration is not None:
-        merged = {f: e for f, e in merged.items()
-                  if entry_format(e) not in CALIBRATED or e.get("calibration_sha256") == calibration.get("sha256")}
+        stale = {f for f, e in merged.items()
+                 if entry_format(e) in CALIBRATED and e.get("calibration_sha256") != calibration.get("sha256")}
+        dropped += sorted(stale)
+        merged = {f: e for f, e in merged.items() if f not in stale}
     if calibration is None and same_inputs and not set(replacing) & CALIBRATED:
         calibration = old.get("calibration")
+    new_files = {e["file"] for e in artifacts}
+    for file in dropped:  # unlisted is removed: no file on disk that the manifest does not vouch for
+        path = variant_dir / file
+        if file not in new_files and path.is_file() and path.parent == variant_dir:
+            log.info("removed %s: %s", file, "replaced by this export" if same_inputs else
+                     "made from other weights or preprocessing than this export's")
+            path.unlink()
     return write_json(variant_dir / MANIFEST, {
         "schema": 1,
         "variant": variant,

@@ -144,6 +144,7 @@ def read_record(artifact: Path) -> Record:
     listed = manifest is not None and (
         artifact.name == FLOAT_MODEL or any(e.get("file") == artifact.name for e in manifest.get("artifacts", [])))
     if listed:
+        _check_listed_sha256(manifest, artifact)
         return _from_manifest(manifest, artifact)
     try:
         embedded = _embedded_record(artifact)
@@ -162,6 +163,20 @@ def read_record(artifact: Path) -> Record:
     where = f"{MANIFEST} beside it" + (f" or {inside}" if inside else " (a .keras file carries no record)")
     raise PipelineError(f"expected a preprocessing record for {artifact.name} in {where}, received none "
                         f"in {artifact.parent}")
+
+
+def _check_listed_sha256(manifest: dict, artifact: Path) -> None:
+    """A file the manifest lists is used only with the bytes it lists: a changed file may load and answer wrongly."""
+    from mobilenet_edge.pipeline.artifacts import sha256_file
+
+    entry = next((e for e in manifest.get("artifacts", []) if e.get("file") == artifact.name), None)
+    if entry is None:  # model.keras: the manifest lists no hash for it
+        return
+    found = sha256_file(artifact)
+    if found != entry["sha256"]:
+        raise PipelineError(f"expected {artifact.name} with the sha256 {MANIFEST} lists ({entry['sha256'][:12]}…), "
+                            f"received a file with sha256 {found[:12]}…: it changed since it was exported; export "
+                            "it again, or copy the file elsewhere to use it with its own embedded record")
 
 
 def _from_manifest(manifest: dict, artifact: Path) -> Record:

@@ -22,7 +22,7 @@ from mobilenet_edge.pipeline.artifacts import atomic_path, write_text
 from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.config import QuantConfig, RecipeConfig, Variant
 from mobilenet_edge.pipeline.convert.tflite import Artifact
-from mobilenet_edge.pipeline.errors import PipelineError
+from mobilenet_edge.pipeline.errors import PipelineError, system_error
 from mobilenet_edge.pipeline.clean import claim_output
 from mobilenet_edge.pipeline.convert.fastpath import also_audited, audit_entries
 from mobilenet_edge.pipeline.convert.gpu_compat import gpu_compat
@@ -66,6 +66,9 @@ def ensure_writable(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
+        refused = system_error(exc, folder)
+        if refused is not None:  # read-only, full, not permitted: the system's, exit 1
+            raise refused from None
         raise PipelineError(f"expected a writable output folder, received OUT={folder} ({exc.strerror or exc})") from None
     finally:  # named before it exists: a Ctrl-C while it is created still removes it
         with contextlib.suppress(OSError):  # e.g. OUT is a file: the error above is the one to report
@@ -169,8 +172,18 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
               "classes": task.num_classes, "class_names": list(task.class_names),
               **weights_record(variant, weights_file)}
     preprocessing = task.preprocessing(variant.resolution, variant.arch).to_dict()
-    # Before any file is replaced, its old entry leaves the manifest: an interrupted re-export never leaves
-    # a manifest that vouches for a file (sha256, calibration) it no longer describes.
+
+    # 3. calibrate, before anything in the folder changes: bad CALIB images (or Ctrl-C during data-free
+    # calibration) leave the manifest and every file exactly as they were
+    calib = cfg.calibration if needs_calibration(cfg.export.formats) else None
+    if needs_calibration(cfg.export.formats) and calib is None:
+        calib = calibration_set(task, variant.resolution, *calibration_count_and_seed(task, cfg.quant),
+                                cfg.quant.calib_dir, arch=variant.arch, model=model,
+                                synthetic=SyntheticConfig(steps=cfg.quant.synthetic_steps))
+
+    # Before any file is replaced, its old entry leaves the manifest and its file the folder: an interrupted
+    # re-export never leaves a manifest that vouches for a file (sha256, calibration) it no longer describes,
+    # nor a file on disk that the manifest does not list.
     update_manifest(folder, record, preprocessing, None, [], replacing=set(cfg.export.formats))
 
     if variant.weights == "reference":
@@ -181,13 +194,6 @@ def _export(cfg: RecipeConfig, task: Task, folder: Path) -> RecipeResult:
     # 2. cost
     cost.write_cost(cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch),
                     folder / "cost.json")
-
-    # 3. calibrate
-    calib = cfg.calibration if needs_calibration(cfg.export.formats) else None
-    if needs_calibration(cfg.export.formats) and calib is None:
-        calib = calibration_set(task, variant.resolution, *calibration_count_and_seed(task, cfg.quant),
-                                cfg.quant.calib_dir, arch=variant.arch, model=model,
-                                synthetic=SyntheticConfig(steps=cfg.quant.synthetic_steps))
 
     # 4. convert, each file listed in the manifest as soon as it is written (step 5 as it goes), with the
     # audit of which of its ops run on XNNPACK / integer kernels (pipeline.convert.fastpath)

@@ -83,14 +83,31 @@ class Run:
 
 
 def artifacts_of(variant_dir: Path) -> list[Path]:
-    """The variant's .tflite and .onnx files, sorted; PipelineError when there are none."""
+    """The variant's .tflite and .onnx files that its manifest lists with their sha256, sorted (a folder without
+    a manifest: every such file). Other files there are left out with one warning line; PipelineError when
+    none remain."""
+    from mobilenet_edge.pipeline.artifacts import sha256_file
+    from mobilenet_edge.pipeline.manifest import MANIFEST, read_manifest
+
     variant_dir = Path(variant_dir)
     if not variant_dir.is_dir():
         raise PipelineError(f"expected a variant folder, received {str(variant_dir)!r} (no such folder; export it first)")
-    found = sorted(p for p in variant_dir.iterdir() if p.suffix[1:] in FORMATS and p.is_file()
-                   and not p.name.startswith("."))
+    on_disk = sorted(p for p in variant_dir.iterdir() if p.suffix[1:] in FORMATS and p.is_file()
+                     and not p.name.startswith("."))
+    manifest = read_manifest(variant_dir)
+    if manifest is None:
+        found = on_disk
+    else:
+        listed = {e["file"]: e["sha256"] for e in manifest["artifacts"]}
+        found = [p for p in on_disk if p.name in listed and sha256_file(p) == listed[p.name]]
+        left_out = [f"{p.name} ({'changed since it was listed' if p.name in listed else 'not listed'})"
+                    for p in on_disk if p not in found]
+        if left_out:
+            log.warning("left out of %s: %s; %s lists what the export made", variant_dir.name, ", ".join(left_out),
+                        MANIFEST)
     if not found:
-        raise PipelineError(f"expected .tflite or .onnx artifacts in {variant_dir}, received none (export them first)")
+        raise PipelineError(f"expected .tflite or .onnx artifacts listed in {variant_dir / MANIFEST}, received none "
+                            "(export them first)")
     return found
 
 

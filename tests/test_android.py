@@ -439,3 +439,29 @@ def test_task_library_reads_v3_normalisation(task_library, tmp_path_factory):
         clear = top2[:, 1] - top2[:, 0] > 16 / 256
         assert np.array_equal(scores.argmax(1)[clear], ours.argmax(1)[clear]), artifact.path.name
         assert np.mean(scores.argmax(1) == held_out.labels) >= 0.7, artifact.path.name
+
+
+def test_a_class_with_no_held_out_images_blocks_shipping(tmp_path):
+    """A class whose few images all fall in train/val cannot be measured: one line, exit 2, before training."""
+    from PIL import Image
+
+    from conftest import error_line, run_cli
+    from mobilenet_edge.calibration.tasks import split_of
+
+    root = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for cls, count in (("coat", 25), ("dress", 25), ("rare", 3)):
+        (root / cls).mkdir(parents=True)
+        made, i = 0, 0
+        while made < count:
+            name = f"{cls}_{i}.png"
+            i += 1
+            if cls == "rare" and split_of(Path(cls) / name) == "test":
+                continue  # the rare class: 3 images, none held out
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), np.uint8)).save(root / cls / name)
+            made += 1
+    proc = run_cli("android", "--task", root, "--alpha", "0.25", "--res", "32", "--epochs", "1",
+                   "--out", tmp_path / "out")
+    line = error_line(proc)
+    assert proc.returncode == 2 and "'rare'" in line and "held-out" in line, line
+    assert not (tmp_path / "out" / "checkpoints").exists()  # refused before any training

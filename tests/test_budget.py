@@ -21,9 +21,16 @@ def tiny(tmp_path_factory):
     from mobilenet_edge.pipeline.config import Variant
     from mobilenet_edge.pipeline.config import ValidationConfig
 
+    from mobilenet_edge.pipeline.manifest import update_manifest
+    from mobilenet_edge.pipeline.recipe import save_float_model
+
+    task = resolve_task("fashion-mnist")
     model = build_model(Variant(0.25, 32, "fashion-mnist", "reference"), 10)
     bad = build_model(Variant(0.25, 32, "fashion-mnist", "random"), 10)
-    data = budget.held_out(model, resolve_task("fashion-mnist"), 32, "v1", ValidationConfig(limit=64))
+    variant = tmp_path_factory.mktemp("variant")  # the float reference is the folder's model.keras, as validation's
+    save_float_model(model, variant)
+    update_manifest(variant, {"name": variant.name, "resolution": 32}, task.preprocessing(32, "v1").to_dict(), None, [])
+    data = budget.held_out(variant, task, ValidationConfig(limit=64))
     return model, bad, data, tmp_path_factory.mktemp("budget")
 
 
@@ -191,3 +198,44 @@ def test_onnx_budget_none_within_exits_1_and_keeps_the_best(tmp_path):
     assert int8.get("calibrate_method", "MinMax") == "MinMax" and "keep_float" not in int8
     for entry in (int8, listed[best["file"]]):
         assert hashlib.sha256((folder / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+@pytest.mark.parametrize("arch, alpha", [("v1", 0.25), ("v3-small", 1.0)])
+def test_budget_float_reference_is_validations(arch, alpha, tmp_path):
+    """The search's float top-1 and the int8 file's drop equal validation's on the same images (issue 23.1)."""
+    from mobilenet_edge.pipeline.config import ExportConfig, QuantConfig, RecipeConfig, ValidationConfig, Variant
+    from mobilenet_edge.pipeline.recipe import export_variant
+
+    cfg = RecipeConfig(variant=Variant(alpha, 64, "fashion-mnist", "reference", arch=arch),
+                       export=ExportConfig(formats=("int8",), out=tmp_path), quant=QuantConfig(num_samples=32, budget=5),
+                       validation=ValidationConfig(limit=400))
+    result = export_variant(cfg)
+    manifest = json.loads(result.manifest.read_text())
+    validation = json.loads(result.validation.path.read_text())
+    entry = next(a for a in manifest["artifacts"] if "budget" in a)
+    trial = entry["budget"]["trials"][0]
+    row = next(r for r in validation["artifacts"] if r["file"] == entry["file"])
+    assert entry["budget"]["images"] == validation["images"] == 400
+    searched_float = entry["budget"].get("float_top1", trial["top1"] - trial["drop_points"] / 100)
+    assert searched_float == pytest.approx(validation["float"]["top1"], abs=1e-9)
+    assert trial["top1"] == row["metrics"]["top1"]
+    assert trial["drop_points"] == pytest.approx(row["metrics"]["top1_drop_points"], abs=1e-9)
+
+
+def test_ctrl_c_during_the_search_leaves_no_trial_file(tiny):
+    """Trials are made in a scratch folder and moved in only once decided: Ctrl-C mid-search leaves nothing."""
+    from mobilenet_edge.calibration.representative import calibration_set
+    from mobilenet_edge.calibration.tasks import resolve_task
+    from mobilenet_edge.pipeline.budget.trials import budget_tflite
+    from mobilenet_edge.pipeline.config import QuantConfig
+
+    model, _, data, folder = tiny
+    folder = folder / "interrupted"
+    folder.mkdir()
+    calib = calibration_set(resolve_task("fashion-mnist"), 32, 16, 0, progress=False)
+
+    def interrupted(n):  # trial 2 asks for more samples (trial 1 missed BUDGET=0 with 16 samples): Ctrl-C then
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        budget_tflite(model, QuantConfig(budget=0.0), folder, "v", calib, interrupted, None, data, 1)
+    assert list(folder.iterdir()) == []

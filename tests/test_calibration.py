@@ -179,3 +179,28 @@ def test_the_embedded_copy_equals_the_full_dataset(embedded_only, monkeypatch):
 def test_training_on_the_embedded_subset_is_refused(embedded_only):
     with pytest.raises(PipelineError, match="training needs all 60,000"):
         fashion_mnist.load_split("train", whole=True)
+
+
+def test_a_cut_of_n_warns_and_records_the_real_count(tmp_path, caplog):
+    """N=200 on a 5-image folder: one warning line, and the record says 5 of the 200 asked (issue 23.4)."""
+    folder = tmp_path / "five"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    calib = calibration_set(resolve_task("fashion-mnist"), 32, 200, 0, str(folder), progress=False)
+    record = calib.to_dict()
+    assert record["count"] == 5 and record["requested"] == 200
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "N=200" in r.getMessage()]
+    assert len(lines) == 1 and "5" in lines[0], caplog.text
+    exact = calibration_set(resolve_task("fashion-mnist"), 32, 5, 0, str(folder), progress=False)
+    assert "requested" not in exact.to_dict()
+
+
+def test_a_cut_of_limit_warns_and_records_the_real_count(caplog):
+    from mobilenet_edge.pipeline.config import ValidationConfig
+    from mobilenet_edge.pipeline.validate import held_out_images
+
+    images = held_out_images(resolve_task("fashion-mnist"), 32, ValidationConfig(limit=20000))
+    assert len(images.pixels) == 10000
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "LIMIT=20000" in r.getMessage()]
+    assert len(lines) == 1 and "10000" in lines[0].replace(",", ""), caplog.text

@@ -140,3 +140,21 @@ def test_demo_alphas_that_are_not_numbers_are_one_line():
     proc = run_cli("demo", "--alphas", "x", "--out", "/tmp/never-written")
     assert proc.returncode == 2
     assert "expected ALPHAS to be numbers separated by spaces, received ALPHAS='x'" in error_line(proc)
+
+
+NATIVE = ("port.cc:", "absl::InitializeLog", "oneDNN custom operations", "XNNPACK delegate", "fully_quantize:",
+          "use_unbounded_threadpool")
+
+
+def test_the_default_run_prints_no_native_log_lines(tmp_path, monkeypatch):
+    """TensorFlow's and LiteRT's C++ log lines (oneDNN notice, absl, XNNPACK) only with -v (issue 23.9)."""
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    args = ("export", "--alpha", "0.25", "--res", "32", "--task", "fashion-mnist", "--formats", "int8", "--n", "8",
+            "--out", tmp_path)
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    noise = [line for line in proc.stderr.splitlines() if any(n in line for n in NATIVE)]
+    assert noise == [], noise
+    assert "I pipeline.convert.tflite: converting" in proc.stderr  # the project's own lines stay
+    loud = run_cli("-v", *args)
+    assert loud.returncode == 0 and "oneDNN custom operations" in loud.stderr, loud.stderr[-2000:]

@@ -177,3 +177,94 @@ def test_a_reference_checkpoint_is_not_used_for_an_alpha_that_prints_alike():
     assert build.reference_checkpoint(TASK, 0.25).name.startswith("mobilenet_0.25_")
     with pytest.raises(PipelineError, match="expected a reference checkpoint"):
         build.reference_checkpoint(TASK, 0.251)
+
+
+ARTIFACT_SUFFIXES = (".tflite", ".onnx")
+
+
+def unlisted(folder: Path) -> set[str]:
+    """Artifact files on disk that the manifest does not list (hidden scratch folders included)."""
+    on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+               if p.suffix in ARTIFACT_SUFFIXES or (p.is_dir() and p.name.startswith("."))}
+    return on_disk - {e["file"] for e in manifest(folder)["artifacts"]}
+
+
+def test_a_refused_export_leaves_the_manifest_byte_identical(out, tmp_path):
+    """CALIB of files that are no images: exit 2 ("nothing done") and manifest.json exactly as it was."""
+    from mobilenet_edge.pipeline.config import ExportConfig, QuantConfig, RecipeConfig, Variant
+    from mobilenet_edge.pipeline.errors import PipelineError
+    from mobilenet_edge.pipeline.recipe import export_variant
+
+    folder = folder_of(out)
+    before = (folder / "manifest.json").read_bytes()
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    for i in range(3):
+        (junk / f"photo{i}.jpg").write_text("not an image")
+    with pytest.raises(PipelineError, match="readable image"):
+        export_variant(RecipeConfig(variant=Variant(0.25, 32, TASK, "reference"),
+                                    export=ExportConfig(formats=("int8",), out=out),
+                                    quant=QuantConfig(num_samples=16, calib_dir=str(junk))))
+    assert (folder / "manifest.json").read_bytes() == before
+    assert not unlisted(folder)
+
+
+@pytest.mark.parametrize("formats, n", [(("int8",), 16), (("int8",), 8), (("fp32", "onnx-int8"), 8)])
+def test_every_artifact_on_disk_is_listed_after_a_reexport(out, formats, n):
+    """`make int8` after `make all` (the per-tensor file), another N (the ONNX int8 file of the old calibration):
+    each file on disk is listed, or was removed when its format or calibration was replaced."""
+    folder = folder_of(out)
+    assert not unlisted(folder)
+    export(out, formats, n=n)
+    assert not unlisted(folder), unlisted(folder)
+    for e in manifest(folder)["artifacts"]:
+        assert sha256_file(folder / e["file"]) == e["sha256"], e["file"]
+
+
+def test_ctrl_c_during_calibration_leaves_the_manifest_byte_identical(out, monkeypatch):
+    """Ctrl-C while the samples are made (data-free calibration takes minutes): nothing was replaced yet."""
+    from mobilenet_edge.pipeline import recipe
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(recipe, "calibration_set", interrupted)
+    folder = folder_of(out)
+    before = (folder / "manifest.json").read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        export(out, ("int8",), n=8)
+    assert (folder / "manifest.json").read_bytes() == before
+    assert not unlisted(folder)
+
+
+def test_an_entry_without_sha256_is_named_and_the_rest_kept(out, caplog):
+    folder = folder_of(out)
+    doc = manifest(folder)
+    bad = next(e for e in doc["artifacts"] if e["file"].endswith("_dynamic.tflite"))
+    del bad["sha256"]
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    proc = run_cli("validate", "--task", TASK, "--alpha", "0.25", "--res", "32", "--out", out, "--limit", "20")
+    line = error_line(proc)
+    assert proc.returncode == 2 and f"({bad['file']}) without sha256" in line, line
+    export(out, ("fp32",))
+    kept = {e["file"] for e in manifest(folder)["artifacts"]}
+    assert f"({bad['file']}) without sha256" in caplog.text
+    assert {e["file"] for e in doc["artifacts"]} - {bad["file"]} <= kept  # the valid entries survive the rebuild
+
+
+def test_bench_considers_the_listed_verified_files_and_names_a_stray_one(out, caplog):
+    """An unlisted 0-byte .onnx (and a listed file changed since) is left out with one warning; the rest run."""
+    from mobilenet_edge.targets.local import bench_local
+    from mobilenet_edge.targets.plan import artifacts_of
+
+    folder = folder_of(out)
+    (folder / "stray.onnx").write_bytes(b"")
+    changed = folder / "mobilenet_0.25_32_fp16.tflite"
+    data = changed.read_bytes()
+    changed.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    files = [p.name for p in artifacts_of(folder)]
+    listed = sorted(e["file"] for e in manifest(folder)["artifacts"] if e["file"] != changed.name)
+    assert files == listed
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "stray.onnx" in warnings[0] and changed.name in warnings[0], warnings
+    report = json.loads(bench_local(folder, threads=1, runtime="litert", runs=2).read_text())
+    assert {r["model"] for r in report["results"]} == {f for f in listed if f.endswith(".tflite")}

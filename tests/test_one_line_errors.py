@@ -79,3 +79,68 @@ def test_predict_labels_the_readable_images_and_lists_the_skipped_one(tiny_expor
     assert table.returncode == 0 and table.stdout.rstrip().endswith(str(images / "2.png"))
     assert "skipped 1 file(s) that could not be decoded" in table.stdout
     assert np.isfinite([r["top"][0]["score"] for r in data["images"]]).all()
+
+
+def test_a_path_traversal_archive_is_bad_input(tmp_path, monkeypatch):
+    """CALIB_URL whose archive writes outside its folder: exit 2 (bad input), not 4 (a bug)."""
+    import hashlib
+    import io
+    import tarfile
+
+    archive = tmp_path / "images.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        data = b"not really an image"
+        info = tarfile.TarInfo("../escaped.jpg")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    monkeypatch.setenv("MOBILENET_EDGE_CACHE", str(tmp_path / "cache"))
+    proc = run_cli("export", *VARIANT, "--formats", "int8", "--calib-url", archive.as_uri(), "--calib-sha256", sha,
+                   "--out", tmp_path / "out")
+    line = error_line(proc)
+    assert proc.returncode == 2 and "escaped.jpg" in line, line
+    assert not (tmp_path / "cache" / "escaped.jpg").exists()
+
+
+def _immutable(path, on: bool) -> bool:
+    import subprocess
+
+    return subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("args", [("validate", *VARIANT, "--limit", "20"), ("bench", *VARIANT, "--runs", "2"),
+                                  ("export", *VARIANT, "--formats", "fp32"), ("android", *VARIANT)])
+def test_a_read_only_out_is_exit_1_before_any_work(out, args):
+    """A folder that takes no files (read-only, as root: immutable): one line, exit 1 as the README says."""
+    folder = out / "fashion-mnist" / "mobilenet_0.25_32"
+    if not _immutable(folder, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        proc = run_cli(*args, "--out", out)
+    finally:
+        _immutable(folder, False)
+    line = error_line(proc)
+    assert proc.returncode == 1 and line.startswith("error: expected to read or write"), line
+    assert str(folder) in line and proc.stdout == "", proc.stdout  # refused before the work, nothing printed
+
+
+def test_a_deleted_listed_file_is_named_missing(out):
+    folder = out / "fashion-mnist" / "mobilenet_0.25_32"
+    (folder / "mobilenet_0.25_32_fp16.tflite").unlink()
+    proc = run_cli("validate", *VARIANT, "--limit", "20", "--out", out)
+    line = error_line(proc)
+    assert proc.returncode == 2 and "mobilenet_0.25_32_fp16.tflite" in line and "no such file" in line, line
+
+
+@pytest.mark.parametrize("where", ["weights", "model.keras"])
+def test_a_garbage_keras_file_is_named_as_such(out, tmp_path, where):
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"this is no keras archive")
+    if where == "weights":
+        proc = run_cli("export", *VARIANT[:-2], "--res", "32", "--weights", garbage, "--formats", "fp32",
+                       "--out", tmp_path / "o")
+    else:
+        shutil.copyfile(garbage, out / "fashion-mnist" / "mobilenet_0.25_32" / "model.keras")
+        proc = run_cli("validate", *VARIANT, "--limit", "20", "--out", out)
+    line = error_line(proc)
+    assert proc.returncode == 2 and "not found" not in line.lower() and "zip" in line, line

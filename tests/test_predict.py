@@ -174,3 +174,14 @@ def test_default_artifact_is_the_variants_int8_tflite(reference_export, images, 
     assert data["artifact"] == str(_file(reference_export, "int8", "tflite"))
     proc = run_cli("predict", images[0] / "0.png", "--alpha", "0.5", "--task", "fashion-mnist", "--out", tmp_path)
     assert proc.returncode == 2 and "or an exported int8 .tflite at" in error_line(proc)
+
+
+def test_a_file_changed_since_its_manifest_is_refused(tiny_export, images, tmp_path):
+    """A listed file whose bytes are not the manifest's (here: another model that still loads) is not used."""
+    folder = tmp_path / tiny_export.variant_dir.name
+    shutil.copytree(tiny_export.variant_dir, folder)
+    name = folder.name
+    shutil.copyfile(folder / f"{name}_dynamic.tflite", folder / f"{name}_int8.tflite")
+    proc = run_cli("predict", images[0] / "0.png", "--artifact", folder / f"{name}_int8.tflite")
+    line = error_line(proc)
+    assert proc.returncode == 2 and "sha256" in line and f"{name}_int8.tflite" in line, line

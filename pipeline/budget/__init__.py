@@ -17,7 +17,11 @@ cheaper trial) is kept under its own name, and the caller exits 1.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -73,13 +77,15 @@ class BudgetResult:
     chosen: Trial | None  # None: no trial met the budget
     kept: Trial | None  # without a chosen trial: the best one, kept under its own name
     artifacts: tuple[Artifact, ...]  # what the manifest lists: the int8 file (+ the best trial when none met)
+    float_top1: float | None = None  # the float reference's top-1 on the held-out images (validation's figure)
 
     @property
     def met(self) -> bool:
         return self.chosen is not None
 
     def to_dict(self) -> dict:
-        return {"budget_points": self.budget, "measure": self.measure, "images": self.images, "met": self.met,
+        return {"budget_points": self.budget, "measure": self.measure, "images": self.images,
+                "float_top1": self.float_top1, "met": self.met,
                 "chosen": self.chosen.name if self.chosen else None, "kept": self.kept.file if self.kept else None,
                 "trials": [t.to_dict() for t in self.trials], "skipped": list(self.skipped)}
 
@@ -128,15 +134,24 @@ class HeldOut:
     # With labels a trial must also keep the int8 agreement gate: a lucky top-1 gain on few images is no pass.
     min_agreement: float = 0.0
 
+    @property
+    def float_top1(self) -> float | None:
+        from mobilenet_edge.pipeline.validate.metrics import topk_accuracy
 
-def held_out(model, task, resolution: int, arch: str, validation) -> HeldOut:
+        return None if self.labels is None else topk_accuracy(self.reference, self.labels, 1)
+
+
+def held_out(variant_dir: Path, task, validation) -> HeldOut:
+    """Validation's images and validation's float reference (the folder's model.keras and its manifest's
+    preprocessing), so a budget the search calls met is the drop `validate` then measures."""
     from mobilenet_edge.calibration.preprocessing import Preprocessing
-    from mobilenet_edge.pipeline.validate import runtimes
-    from mobilenet_edge.pipeline.validate import held_out_images
+    from mobilenet_edge.pipeline.manifest import read_manifest
+    from mobilenet_edge.pipeline.validate import float_reference, held_out_images
 
-    images = held_out_images(task, resolution, validation)
-    normalize = Preprocessing.from_dict(task.preprocessing(resolution, arch).to_dict()).normalize
-    reference = runtimes.predict(runtimes.KerasModel(model, validation.batch), images.pixels, normalize)
+    manifest = read_manifest(variant_dir)
+    images = held_out_images(task, manifest["variant"]["resolution"], validation)
+    normalize = Preprocessing.from_dict(manifest["preprocessing"]).normalize
+    reference = float_reference(variant_dir, images.pixels, normalize, validation.batch)
     agreement = validation.gates.int8_agreement if images.labels is not None else 0.0
     return HeldOut(images.pixels, images.labels, normalize, reference, agreement)
 
@@ -216,28 +231,50 @@ def search(trials, data: HeldOut, budget: float, threads: int = 2, skipped: list
 
 
 def finish(done: list[Trial], made: list[Artifact], chosen: int | None, final: Path, promote, budget: float,
-           measure_name: str, images: int, skipped: list[str]) -> BudgetResult:
+           measure_name: str, images: int, skipped: list[str], float_top1: float | None = None) -> BudgetResult:
     """Make the chosen file the variant's int8 file (or keep the best trial beside it) and remove the rest.
 
     `promote(index) -> Artifact` rewrites trial `index` under `final` (the variant's int8 file name). With no
     chosen trial the one fewest points short of the budget (`best_short`) is kept beside the plain int8 file.
+    Trials made in a scratch folder (`trial_folder`) are moved into `final`'s folder only here, once decided.
     """
-    keep: set[Path] = {final}
     if chosen is not None:
-        artifact = made[chosen] if made[chosen].path == final else promote(chosen)
+        # The plain int8 trial already has the int8 file's name: it moves in as it is.
+        artifact = move_into(made[chosen], final.parent) if made[chosen].path.name == final.name else promote(chosen)
         kept, listed = None, [artifact]
     else:
         best = best_short(done)
         kept = done[best]
-        keep.add(made[best].path)
-        listed = [made[0]] + ([made[best]] if best else [])
+        listed = [move_into(made[0], final.parent)] + ([move_into(made[best], final.parent)] if best else [])
+    keep = {a.path for a in listed}
     for a in made:
         if a.path not in keep:
             a.path.unlink(missing_ok=True)  # a trial that lost is not an artifact
     record = BudgetResult(budget, measure_name, images, tuple(done), tuple(skipped),
-                          done[chosen] if chosen is not None else None, kept, ())
+                          done[chosen] if chosen is not None else None, kept, (), float_top1)
     if kept is not None:  # the sweep has no exit code per variant: its log and warnings carry the line
         log.warning("%s", record.summary())
     summary = record.to_dict()
     first = Artifact(**{**listed[0].__dict__, "extra": tuple(listed[0].extra) + (("budget", summary),)})
     return BudgetResult(**{**record.__dict__, "artifacts": (first, *listed[1:])})
+
+
+def move_into(artifact: Artifact, folder: Path) -> Artifact:
+    """`artifact` moved (an atomic rename, same file system) into `folder` under its own name."""
+    if artifact.path.parent == folder:
+        return artifact
+    target = folder / artifact.path.name
+    os.replace(artifact.path, target)
+    return Artifact(**{**artifact.__dict__, "path": target})
+
+
+@contextlib.contextmanager
+def trial_folder(folder: Path):
+    """A scratch folder inside the variant folder for the trials' files, removed on the way out (Ctrl-C too):
+    until the search decides, no file under an artifact's name exists that the manifest does not list."""
+    scratch = Path(folder) / f".budget-{secrets.token_hex(4)}"
+    scratch.mkdir()
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -17,7 +17,8 @@ import numpy as np
 
 from mobilenet_edge.calibration.representative import CalibrationSet, calibration_set
 from mobilenet_edge.calibration.synthetic import SyntheticConfig
-from mobilenet_edge.pipeline.budget import KEEP_FLOAT_STEPS, MORE_SAMPLES, BudgetResult, finish, held_out, p50_ms, search
+from mobilenet_edge.pipeline.budget import KEEP_FLOAT_STEPS, MORE_SAMPLES, BudgetResult, finish, held_out, p50_ms, search, \
+    trial_folder
 from mobilenet_edge.pipeline.convert.tflite import Artifact, batch_of_one, convert_tflite, tflite_bytes
 from mobilenet_edge.pipeline.convert.onnx import convert_onnx_int8
 
@@ -108,16 +109,18 @@ def budget_tflite(model, quant, folder: Path, name: str, calib: CalibrationSet, 
     """The TFLite search; the chosen file becomes `<name>_int8.tflite`."""
     final = folder / f"{name}_int8.tflite"
     skipped: list[str] = []
-    done, made, chosen = search(tflite_trials(model, quant, folder, name, calib, more_calib, add_metadata, threads),
-                                data, quant.budget, threads, skipped)
+    with trial_folder(folder) as scratch:
+        done, made, chosen = search(tflite_trials(model, quant, scratch, name, calib, more_calib, add_metadata,
+                                                  threads), data, quant.budget, threads, skipped)
 
-    def promote(i: int) -> Artifact:
-        a = made[i]
-        extra = tuple((k, v) for k, v in a.extra if k != "io_dtype")
-        return convert_tflite(model, "int8", final, calib, quant, None, data=a.path.read_bytes(),
-                              extra=extra + (("budget_trial", done[i].name),))
-    measure = "top1_drop_points" if data.labels is not None else "agreement_loss_points"
-    return finish(done, made, chosen, final, promote, quant.budget, measure, len(data.pixels), skipped)
+        def promote(i: int) -> Artifact:
+            a = made[i]
+            extra = tuple((k, v) for k, v in a.extra if k != "io_dtype")
+            return convert_tflite(model, "int8", final, calib, quant, None, data=a.path.read_bytes(),
+                                  extra=extra + (("budget_trial", done[i].name),))
+        measure = "top1_drop_points" if data.labels is not None else "agreement_loss_points"
+        return finish(done, made, chosen, final, promote, quant.budget, measure, len(data.pixels), skipped,
+                      data.float_top1)
 
 
 def onnx_trials(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more_calib, per_channel: bool,
@@ -179,18 +182,20 @@ def budget_onnx(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more
 
     final = folder / f"{name}_int8.onnx"
     skipped: list[str] = []
-    done, made, chosen = search(onnx_trials(fp32, folder, name, calib, more_calib, per_channel, metadata, threads),
-                                data, budget, threads, skipped)
+    with trial_folder(folder) as scratch:
+        done, made, chosen = search(onnx_trials(fp32, scratch, name, calib, more_calib, per_channel, metadata,
+                                                threads), data, budget, threads, skipped)
 
-    def promote(i: int) -> Artifact:
-        from mobilenet_edge.pipeline.artifacts import atomic_path
+        def promote(i: int) -> Artifact:
+            from mobilenet_edge.pipeline.artifacts import atomic_path
 
-        with atomic_path(final) as tmp:
-            shutil.copyfile(made[i].path, tmp)
-        return Artifact(**{**made[i].__dict__, "path": final,
-                           "extra": tuple(made[i].extra) + (("budget_trial", done[i].name),)})
-    measure = "top1_drop_points" if data.labels is not None else "agreement_loss_points"
-    return finish(done, made, chosen, final, promote, budget, measure, len(data.pixels), skipped)
+            with atomic_path(final) as tmp:
+                shutil.copyfile(made[i].path, tmp)
+            return Artifact(**{**made[i].__dict__, "path": final,
+                               "extra": tuple(made[i].extra) + (("budget_trial", done[i].name),)})
+        measure = "top1_drop_points" if data.labels is not None else "agreement_loss_points"
+        return finish(done, made, chosen, final, promote, budget, measure, len(data.pixels), skipped,
+                      data.float_top1)
 
 
 @dataclass(frozen=True)
@@ -227,6 +232,4 @@ def budget_search(model, cfg, task, folder: Path, calib: CalibrationSet) -> Budg
     """The held-out images (validation's, never calibration's) and the float answers, for both searches."""
     from mobilenet_edge.pipeline.config import ValidationConfig
 
-    v = cfg.variant
-    return BudgetSearch(model, cfg, task, folder, calib,
-                        held_out(model, task, v.resolution, v.arch, cfg.validation or ValidationConfig()))
+    return BudgetSearch(model, cfg, task, folder, calib, held_out(folder, task, cfg.validation or ValidationConfig()))

@@ -79,12 +79,28 @@ def gate_failure(row: dict) -> str:
     return f"{row['file']}: " + "; ".join(parts)
 
 
+def float_reference(variant_dir: Path, pixels, normalize, batch: int, progress=None):
+    """The float model's probabilities on `pixels`: the variant folder's model.keras, the one reference that
+    validation and the BUDGET search (pipeline/budget/) both measure every artifact against."""
+    model = runtimes.KerasModel(Path(variant_dir) / FLOAT_MODEL, batch)
+    return runtimes.predict(model, pixels, normalize, progress)
+
+
 def held_out_images(task: Task, resolution: int, cfg: ValidationConfig) -> LabeledImages:
     if cfg.eval_dir:
         if task.kind == "imagenet":
-            return imagenet_folder(cfg.eval_dir, task.preprocessing(resolution), task.synsets, cfg.limit, cfg.seed)
+            return _warn_if_cut(imagenet_folder(cfg.eval_dir, task.preprocessing(resolution), task.synsets, cfg.limit,
+                                                cfg.seed), cfg.limit)
         raise PipelineError(f"expected EVAL only with TASK=imagenet, received EVAL with TASK={task.name}")
-    return task.labeled_images("test", resolution, limit=cfg.limit, seed=cfg.seed)
+    return _warn_if_cut(task.labeled_images("test", resolution, limit=cfg.limit, seed=cfg.seed), cfg.limit)
+
+
+def _warn_if_cut(images: LabeledImages, limit: int | None) -> LabeledImages:
+    """LIMIT above the images there are: one warning line; validation.json records both (images, requested)."""
+    if limit is not None and len(images.pixels) < limit:
+        log.warning("validation: LIMIT=%d asked for more held-out images than %s holds: measured on %d",
+                    limit, images.source, len(images.pixels))
+    return images
 
 
 def _diagnosis(variant_dir: Path, manifest: dict, rows: list[dict]) -> dict | None:
@@ -164,7 +180,7 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
     todo = [(e, r) for e, r in jobs if (measured[e["file"]], r) not in known]
     with tqdm(total=len(pixels) * (1 + len(todo)), desc=f"validate {variant_dir.name}",
               unit="img", leave=False) as bar:
-        reference = runtimes.predict(runtimes.KerasModel(variant_dir / FLOAT_MODEL, cfg.batch), pixels, normalize, bar)
+        reference = float_reference(variant_dir, pixels, normalize, cfg.batch, bar)
         rows = []
         for entry, runtime in jobs:
             sha = measured[entry["file"]]
@@ -191,7 +207,8 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
     float_metrics = {"top1": topk_accuracy(reference, labels, 1), "top5": topk_accuracy(reference, labels, 5)} if labelled else {}
     path = write_json(variant_dir / VALIDATION, {
         "variant": manifest["variant"]["name"], "task": manifest["variant"]["task"],
-        "images": int(len(pixels)), "labelled": labelled, "source": images.source, "images_sha256": images.digest,
+        "images": int(len(pixels)), **({"requested": cfg.limit} if cfg.limit and cfg.limit > len(pixels) else {}),
+        "labelled": labelled, "source": images.source, "images_sha256": images.digest,
         "float": float_metrics, "gates": asdict(cfg.gates), "artifacts": rows, "passed": not failures,
         **({"diagnosis": diagnosis} if diagnosis else {}),
     })

@@ -7,8 +7,11 @@ EPS = 1e-7
 
 
 def topk_accuracy(probs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Share of images whose label is among the k highest outputs. Ties go to the lower class index, as
+    np.argmax breaks them (the paired counts' top-1): an int8 file's dequantized outputs tie often, and an
+    unstable sort made its top-1 here differ from the one its drop was counted with."""
     k = min(k, probs.shape[1])
-    top = np.argsort(-probs, axis=1)[:, :k]
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     return float(np.mean(np.any(top == labels[:, None], axis=1)))
 
 

@@ -82,9 +82,7 @@ class RuntimeModel:
 class KerasModel:
     def __init__(self, path_or_model, batch: int = 32):
         if isinstance(path_or_model, (str, Path)):
-            import keras
-
-            path_or_model = keras.models.load_model(path_or_model, compile=False)
+            path_or_model = load_keras(Path(path_or_model))
         self.model = path_or_model
         self.batch = batch
         self.input_shape = tuple(self.model.input_shape[1:])
@@ -93,10 +91,31 @@ class KerasModel:
         return np.asarray(self.model.predict_on_batch(normalize(pixels)), np.float32)
 
 
+def load_keras(path: Path):
+    """A whole Keras model from a .keras file (a zip archive) or .h5, with one line when the file is none."""
+    import zipfile
+
+    import keras
+
+    if not path.is_file():
+        raise PipelineError(f"expected the Keras model {path.name}, received no such file in {path.parent}")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise PipelineError(f"expected a Keras model file (.keras: a zip archive), received {path}, which is not a "
+                            "zip archive (damaged or not a model); export the variant again")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # Keras's own words for a damaged archive vary by version
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise PipelineError(f"expected a loadable Keras model, received {path} ({first})") from exc
+
+
 def load(path: Path, batch: int = 32, threads: int = 2, runtime: str | None = None):
     """A model file through the runtime registry (`runtime`: a runner name; default the container's first
     installed runtime), or a .keras/.h5 float model."""
     suffix = Path(path).suffix
+    if not Path(path).is_file():  # the runtimes would say "allocation null/empty" or "File not found"
+        raise PipelineError(f"expected the model file {Path(path).name}, received no such file in {Path(path).parent} "
+                            "(deleted or moved since it was exported?); export the variant again")
     if suffix in (".keras", ".h5"):
         return KerasModel(path, batch)
     if suffix[1:] in runtime_registry.containers():
