@@ -34,6 +34,7 @@ try:  # imported as a member of the installed package
     from . import runtimes
     from .runtimes._common import RunnerError, installed, ms_since, native_output_silenced, one_line
 except ImportError:  # run as a script beside its runtimes/ folder (python runner.py ... on a device)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when loaded from its path by a test
     import runtimes
     from runtimes._common import RunnerError, installed, ms_since, native_output_silenced, one_line
 
