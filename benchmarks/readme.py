@@ -45,8 +45,8 @@ def checkpoints_table() -> str:
     for r in records:
         stages = "; then ".join(f"{s['config']['epochs']} epochs {s['what']}, lr {s['config']['learning_rate']:g}"
                                 for s in r["stages"])
-        measured = r["accuracy_by_resolution"]  # a checkpoint trained at other sides has no figure at some
-        accuracy = " / ".join(f"{100 * measured[str(s)]:.1f}" if str(s) in measured else "—" for s in sides)
+        measured = r["accuracy_by_resolution"]  # a side the checkpoint was not trained at: —
+        accuracy = " / ".join(f"{100 * measured[str(s)]:.1f}" if s in r["resolutions"] else "—" for s in sides)
         minutes = sum(s["seconds"] for s in r["stages"]) / 60
         rows.append(f"| {_archs()[r['arch']].short_title} {r['alpha']:.2f} | {stages} | {accuracy} % | "
                     f"{r['_weights'].stat().st_size / 1e6:.2f} MB | {minutes:.0f} min |")

@@ -134,11 +134,11 @@ def test_cli_arch_errors_are_one_line(tmp_path):
 
 
 def test_reference_checkpoints_cover_the_family():
-    """V1 at four widths, V2 1.0, V3-Small 1.0 and V4 Conv-S 1.0, each with its per-side BatchNorm statistics."""
+    """V1 at four widths, V2 1.0, V3-Small 1.0 and V4 Conv-S / Conv-M 1.0, each with its per-side BatchNorm statistics."""
     records = build.reference_records("fashion-mnist")
     have = {(r["arch"], r["alpha"]) for r in records}
     assert {("v1", 0.25), ("v1", 0.5), ("v1", 0.75), ("v1", 1.0), ("v2", 1.0), ("v3-small", 1.0),
-            ("v4-conv-s", 1.0)} <= have
+            ("v4-conv-s", 1.0), ("v4-conv-m", 1.0)} <= have
     for r in records:
         assert r["test_top1"] > 0.85, (r["arch"], r["alpha"], r["test_top1"])
         sides = build.trained_resolutions(r)
