@@ -85,7 +85,7 @@ sweep: setup $(if $(filter ray,$(EXECUTOR)),setup-ray) $(if $(filter mcu,$(TARGE
 	  $${SRAM:+--sram "$$SRAM"} $${FLASH:+--flash "$$FLASH"} $${NPU:+--npu "$$NPU"}
 
 demo: setup  ## main job: the offline reference task end to end (every format, validation, benchmark, report)
-	$(CLI) demo $(OUT_ARG) $${ALPHAS:+--alphas "$$ALPHAS"} $${LIMIT:+--limit "$$LIMIT"}
+	$(CLI) demo $(OUT_ARG) $${ALPHAS:+--alphas "$$ALPHAS"} $${ARCHS:+--archs "$$ARCHS"} $${LIMIT:+--limit "$$LIMIT"}
 
 all: setup  ## every format for one variant (+ the per-tensor int8 .tflite, to compare)
 	$(EXPORT) --formats all --per-tensor

@@ -325,12 +325,13 @@ def cmd_clean(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """The main job: the offline reference task end to end, for every committed checkpoint."""
+    """The main job: the offline reference task end to end, for the committed checkpoints of ARCHS."""
+    from mobilenet_edge.pipeline.archs import get_arch
     from mobilenet_edge.pipeline.demo import run_demo
-
     from mobilenet_edge.pipeline.sweep.grid import parse_values
 
-    result = run_demo(args.out, alphas=parse_values(args.alphas, "ALPHAS"), limit=args.limit,
+    archs = tuple(get_arch(a).key for a in parse_values(args.archs, "ARCHS", str))  # an unknown one: one line
+    result = run_demo(args.out, alphas=parse_values(args.alphas, "ALPHAS"), archs=archs, limit=args.limit,
                       bench=not args.no_bench)
     print(f"report: {result.report}")
     for line in result.summary:

@@ -12,7 +12,7 @@ from mobilenet_edge.pipeline.archs import ARCHS, alpha_help, arch_help
 from mobilenet_edge.pipeline.cli_errors import OneLineParser
 from mobilenet_edge.pipeline.config import (ANDROID_EPOCHS, DEFAULT_FORMATS, DEFAULT_OUT, DEFAULT_TASK, FORMATS,
                                             MCU_FLASH, MCU_IMAGES, MCU_SRAM, NPUS,
-                                            PAPER_ALPHAS, PREDICT_TOP, SAMPLE_LIMIT, TRAIN_TASK,
+                                            DEMO_ARCHS, PAPER_ALPHAS, PREDICT_TOP, SAMPLE_LIMIT, TRAIN_TASK,
                                             DeviceProfile, ExportConfig, Gates, QuantConfig, SweepConfig, TrainConfig)
 
 DESCRIPTION = "`mobilenet-edge`: the command line. Parses arguments, calls one library function, prints the result."
@@ -220,6 +220,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the offline reference task end to end (Fashion-MNIST checkpoints)")
     p.add_argument("--out", default=DEFAULT_OUT, type=Path)
     p.add_argument("--alphas", default=_words(PAPER_ALPHAS), help="checkpoints to run (default %(default)s; missing ones are skipped)")
+    p.add_argument("--archs", default=_words(DEMO_ARCHS), help="architectures whose checkpoints run (default %(default)s)")
     p.add_argument("--limit", type=int, default=None, help="held-out images for validation (default all 10,000)")
     p.add_argument("--no-bench", action="store_true")
 
