@@ -115,7 +115,8 @@ def predict_local(models: list[Path], inputs: Path, *, threads: int | None = Non
     with tempfile.TemporaryDirectory(prefix="predict-local-") as tmp:
         work = Path(tmp) / "inputs"
         shutil.copytree(inputs, work)  # the runner writes outputs/ beside its inputs; keep `inputs` as given
-        reports, runs = [], plan.plan_runs(models, info, runtime=runtime, preference=preference, python=python)
+        reports, runs = [], plan.plan_runs(models, info, runtime=runtime, preference=preference, python=python,
+                                                 also=False)  # one output per file
         for run in runs:
             argv = [python, str(plan.RUNNER), *predict_argv([str(m) for m in run.models], run.runtime, str(work), threads)]
             reports.append(parse_predictions(run_here(argv, f"the runner --predict ({run.runtime})"), HERE))

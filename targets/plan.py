@@ -121,10 +121,12 @@ def _missing(info: PythonInfo, runtime: str) -> str | None:
 
 def plan_runs(artifacts: list[Path], info: PythonInfo, *, runtime: str = "auto",
               preference: tuple[str, ...] = DEFAULT_PREFERENCE, where: str = "this machine",
-              python: str = "python") -> list[Run]:
+              python: str = "python", also: bool = True) -> list[Run]:
     """Group `artifacts` by the runtime that runs them on `info`'s python.
 
-    runtime="auto": per format, the first runtime of `preference` that is installed; otherwise only the
+    runtime="auto": per format, the first runtime of `preference` that is installed, and with `also` every
+    installed runtime whose member says ALSO_MEASURED (bench: OpenVINO beside ONNX Runtime); also=False gives
+    each file exactly one run (predictions, which name one output per file). Otherwise only the
     artifacts `runtime` can run. Raises PipelineError naming the pip command when numpy or a needed
     runtime is missing.
     """
@@ -163,7 +165,7 @@ def plan_runs(artifacts: list[Path], info: PythonInfo, *, runtime: str = "auto",
                                 f".{fmt} artifact(s), {why}")
         runs.append(Run(_safe(usable[0], info), models))
         # Runtimes measured beside the first one where installed (OpenVINO beside ONNX Runtime on x86).
-        runs += [Run(r, models) for r in runtime_registry.default_preference() if r != usable[0]
+        runs += [Run(r, models) for r in runtime_registry.default_preference() if also and r != usable[0]
                  and RUNTIME_FORMAT[r] == fmt and getattr(runtime_registry.module_of(r), "ALSO_MEASURED", False)
                  and _missing(info, r) is None]
     return runs

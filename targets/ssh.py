@@ -254,7 +254,7 @@ def predict_ssh(models: list[Path], inputs: Path, target: Target, *, threads: in
     remaining = _deadline(timeout_s, f"the device validation on {ssh.where}")
     info = probe_device(ssh, target.python, remaining())
     runs = plan.plan_runs(models, info, runtime=runtime, preference=target.runtimes, where=ssh.where,
-                          python=target.python)
+                          python=target.python, also=False)  # one output per file
     chunks = sorted(p for p in Path(inputs).iterdir() if p.is_file())
     remote_dir = remote_folder(ssh, remaining())
     try:

@@ -61,22 +61,26 @@ def summary_of(out: Path) -> dict:
 
 
 def test_an_interrupted_reexport_leaves_only_true_entries(out):
-    """A re-export with another N that stops after int8.tflite was replaced (here: fp16.tflite, converted next,
-    cannot be written — the same exit an interruption takes): the manifest names the new file's sha256 and
-    calibration, has no entry for the file that was not written, and validate + report show only figures of
-    the files on disk."""
+    """A re-export with another N that stops after int8.tflite was replaced (here: fp32.onnx, converted next in
+    the format registry's order, cannot be written — the same exit an interruption takes): the manifest names the
+    new file's sha256 and calibration, has no entry for the file that was not written, and validate + report show
+    only figures of the files on disk."""
+    from mobilenet_edge.pipeline import formats
+
+    order = [f.name for f in formats.all_formats()]
+    assert order.index("int8") < order.index("onnx")  # the premise: int8 is written before fp32.onnx is tried
     folder = folder_of(out)
     old = entry(folder, "_int8.tflite")
     assert manifest(folder)["calibration"]["count"] == 16
-    (folder / "mobilenet_0.25_32_fp16.tflite").unlink()
-    (folder / "mobilenet_0.25_32_fp16.tflite").mkdir()  # os.replace onto a folder fails: the export stops here
+    (folder / "mobilenet_0.25_32_fp32.onnx").unlink()
+    (folder / "mobilenet_0.25_32_fp32.onnx").mkdir()  # os.replace onto a folder fails: the export stops here
     with pytest.raises(OSError):
-        export(out, ("int8", "fp16"), n=8)  # converted in this order
+        export(out, ("int8", "onnx"), n=8)
     doc = manifest(folder)
     new = entry(folder, "_int8.tflite")
     assert new["sha256"] == sha256_file(folder / new["file"]) != old["sha256"]
     assert doc["calibration"]["count"] == 8
-    assert entry(folder, "_fp16.tflite") is None and entry(folder, "_int8_per_tensor.tflite") is None
+    assert entry(folder, "_fp32.onnx") is None and entry(folder, "_int8_per_tensor.tflite") is None
     assert entry(folder, "_int8.onnx") is None  # made with the N=16 calibration the manifest no longer records
     assert new["calibration_sha256"] == doc["calibration"]["sha256"]
     for e in doc["artifacts"]:  # every entry left is true of its file

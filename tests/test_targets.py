@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mobilenet_edge.benchmarks.runtimes import also_measured
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.targets import plan
 from mobilenet_edge.targets.local import bench_local
@@ -122,15 +123,30 @@ def variant(tmp_path_factory):
     return folder
 
 
+def rows_of(report: dict) -> list[tuple[str, str]]:
+    """(model, runtime) per result, runtime as its member's first name (litert-compiled -> litert)."""
+    return [(r["model"], "litert" if r["runtime"].startswith("litert") else r["runtime"]) for r in report["results"]]
+
+
+def expected_rows(variant: Path) -> list[tuple[str, str]]:
+    """Every artifact once with its container's first runtime, and each .onnx file again with every runtime
+    measured beside ONNX Runtime where installed (OpenVINO, runtimes.also_measured)."""
+    files = sorted(p.name for p in variant.iterdir() if p.suffix in (".tflite", ".onnx"))
+    rows = [(f, "onnxruntime" if f.endswith(".onnx") else "litert") for f in files]
+    rows += [(f, r) for f in files if f.endswith(".onnx") for r in also_measured()]
+    return sorted(rows)
+
+
 def test_bench_local_runs_every_artifact(variant):
     path = bench_local(variant, threads=1, runs=5)
     assert path == variant / "benchmark-local.json"
     report = json.loads(path.read_text())
     assert report["target"] == "local" and report["host"]["machine"]
-    by_model = {r["model"]: r for r in report["results"]}
-    assert sorted(by_model) == sorted(p.name for p in variant.iterdir() if p.suffix in (".tflite", ".onnx"))
+    assert sorted(rows_of(report)) == expected_rows(variant)
+    by_model = {r["model"]: r for r in report["results"] if r["runtime"] not in also_measured()}
     for name, result in by_model.items():
         assert result["runtime"].startswith("onnxruntime" if name.endswith(".onnx") else "litert"), result
+    for result in report["results"]:
         assert result["threads"] == 1 and result["runs"] >= 5 and result["latency_ms"]["p50"] > 0
     assert by_model[f"{VARIANT}_int8.tflite"]["input_dtype"] == "uint8"
     assert not list(variant.glob(".*")), "no temporary file left behind"
@@ -185,8 +201,7 @@ def test_every_target_kind_resolves_has_a_probe_and_the_local_one_runs_a_tiny_mo
     assert info.numpy and info.modules["onnxruntime"]
     report = json.loads(target.bench(variant, threads=1, runs=2).read_text())
     assert report["target"] == "local"
-    assert sorted(r["model"] for r in report["results"]) == sorted(p.name for p in variant.iterdir()
-                                                                   if p.suffix in (".tflite", ".onnx"))
+    assert sorted(rows_of(report)) == expected_rows(variant)
 
 
 def test_resolve_target_errors_are_one_line(tmp_path):

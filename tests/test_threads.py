@@ -7,6 +7,8 @@ import shutil
 
 import pytest
 
+from mobilenet_edge.benchmarks.runtimes import also_measured
+from mobilenet_edge.calibration.preprocessing import Preprocessing
 from mobilenet_edge.pipeline.artifacts import sha256_file
 
 from mobilenet_edge.pipeline.cli_args import thread_counts as _thread_counts
@@ -54,10 +56,11 @@ def test_bench_at_two_thread_counts_writes_the_scaling_table_and_plot(tmp_path):
     entries = [{"file": p.name, "format": p.suffix[1:], "precision": p.stem.rsplit("_", 1)[1],
                 "bytes": p.stat().st_size, "sha256": sha256_file(p)}  # the report counts only verified files
                for p in sorted(folder.iterdir()) if p.suffix in (".tflite", ".onnx")]
-    (folder / "manifest.json").write_text(json.dumps({"variant": {"name": VARIANT, "task": "fashion-mnist"},
+    (folder / "manifest.json").write_text(json.dumps({"schema": 1, "variant": {"name": VARIANT, "task": "fashion-mnist"},
+                                                      "preprocessing": Preprocessing(resolution=32).to_dict(),
                                                       "artifacts": entries}))
     path = bench_local(folder, threads=(1, 2), runs=3)
-    results = json.loads(path.read_text())["results"]
+    results = [r for r in json.loads(path.read_text())["results"] if r["runtime"] not in also_measured()]
     files = sorted(p.name for p in folder.glob("*.tflite")) + sorted(p.name for p in folder.glob("*.onnx"))
     assert sorted((r["model"], r["threads"]) for r in results) == sorted((f, t) for f in files for t in (1, 2))
     report = write_report(out, checkpoints=None)
