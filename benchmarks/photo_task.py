@@ -18,16 +18,20 @@ from mobilenet_edge.calibration import fashion_mnist
 CLASSES = {"trouser": 1, "sneaker": 7, "bag": 8}  # folder name -> Fashion-MNIST label
 
 
-def photo(garment: np.ndarray, rng: np.random.Generator, side: int) -> Image.Image:
-    """One 28 x 28 grey garment (white on black) as a `side` x `side` RGB picture."""
+def photo(garment: np.ndarray, rng: np.random.Generator, side: int, backdrop: str = "dark") -> Image.Image:
+    """One 28 x 28 grey garment (white on black) as a `side` x `side` RGB picture; `backdrop` 'dark' (a lit
+    garment on a darker backdrop) or 'light' (a dark garment on a light, tinted backdrop: the reverse of
+    Fashion-MNIST's contrast, as in a phone photo on a table or a wall)."""
     size = int(rng.integers(int(side * 0.75), int(side * 0.95)))
     shade = np.asarray(Image.fromarray(garment).resize((size, size), Image.BICUBIC), np.float32) / 255
     alpha = np.clip(shade * 3, 0, 1)[..., None]  # the garment's silhouette
-    # A lit garment on a darker backdrop, as in a product shot (and as in Fashion-MNIST: light on dark).
-    colour = rng.uniform(140, 255, 3)
-    garment_rgb = colour * (0.35 + 0.65 * shade[..., None])
+    # 'dark': a lit garment on a darker backdrop, as in a product shot (and as in Fashion-MNIST: light on dark).
+    light = backdrop == "light"
+    colour = rng.uniform(15, 110, 3) if light else rng.uniform(140, 255, 3)
+    garment_rgb = colour * ((1.3 - 0.5 * shade[..., None]) if light else (0.35 + 0.65 * shade[..., None]))
     top, left = rng.integers(0, side - size + 1, 2)
-    background = rng.uniform(10, 100, 3) + np.linspace(-15, 15, side)[:, None, None] * rng.choice([-1, 1])
+    background = rng.uniform(*((165, 245) if light else (10, 100)), 3) \
+        + np.linspace(-15, 15, side)[:, None, None] * rng.choice([-1, 1])
     canvas = np.broadcast_to(background, (side, side, 3)).copy()
     patch = canvas[top:top + size, left:left + size]
     canvas[top:top + size, left:left + size] = patch * (1 - alpha) + garment_rgb * alpha
@@ -36,7 +40,7 @@ def photo(garment: np.ndarray, rng: np.random.Generator, side: int) -> Image.Ima
 
 
 def make_photo_task(root: Path, classes: dict[str, int] = CLASSES, per_class: int = 200, side: int = 112,
-                    seed: int = 0, quality: int = 85) -> Path:
+                    seed: int = 0, quality: int = 85, backdrop: str = "dark") -> Path:
     """Write `per_class` JPEG photos per class under `root/<class>/`; returns `root`."""
     root = Path(root)
     split = fashion_mnist.load_split("test")
@@ -45,5 +49,5 @@ def make_photo_task(root: Path, classes: dict[str, int] = CLASSES, per_class: in
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for i, index in enumerate(np.flatnonzero(split.labels == label)[:per_class]):
-            photo(split.images[index], rng, side).save(folder / f"{i:03d}.jpg", quality=quality)
+            photo(split.images[index], rng, side, backdrop).save(folder / f"{i:03d}.jpg", quality=quality)
     return root

@@ -103,6 +103,13 @@ def transfer_table() -> str:
     return transfer_bench.table(json.loads(transfer_bench.RECORD.read_text()))
 
 
+def own_classes_table() -> str:
+    """Linear probe vs. default vs. longer budget on photo-like folders (own_classes_study.py's record)."""
+    from mobilenet_edge.benchmarks import own_classes_study
+
+    return own_classes_study.table(json.loads(own_classes_study.RECORD.read_text()))
+
+
 def v3_int8_profile_table() -> str:
     """Where V3-Small's int8 time goes, part by part (benchmarks/v3_int8_profile.py's record)."""
     from mobilenet_edge.benchmarks import v3_int8_profile
@@ -124,6 +131,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "int8-speed": int8_speed_table,
     "pipeline-bench": pipeline_bench_table,
     "transfer": transfer_table,
+    "own-classes": own_classes_table,
     "v3-int8-profile": v3_int8_profile_table,
     "mcu": mcu_table,
 }

@@ -195,9 +195,10 @@ def cmd_train(args) -> int:
     variant = Variant(alpha=args.alpha, resolution=resolution_from(args.res, args.rho) if given_side else TRAIN_RESOLUTION,
                       task=args.task, weights="random", arch=args.arch)
     sides = tuple(_integers(args.resolutions, "RESOLUTIONS")) if args.resolutions else ()
-    given = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr)) if v is not None}
+    given = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.lr), ("epochs", args.epochs))
+             if v is not None}
     # A folder of photos gets the small-dataset practice (pipeline.train.finetune) unless told otherwise.
-    cfg = TrainConfig(**small_data(task, args.init, epochs=args.epochs, seed=args.seed, limit=args.limit,
+    cfg = TrainConfig(**small_data(task, args.init, seed=args.seed, limit=args.limit,
                                    resolutions=sides, **given))
     # Not into pipeline/checkpoints by default: a training run must not overwrite the committed references.
     if not args.checkpoints:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from mobilenet_edge.pipeline.archs import ARCHS, alpha_help, arch_help
 from mobilenet_edge.pipeline.cli_errors import OneLineParser
-from mobilenet_edge.pipeline.config import (ANDROID_EPOCHS, DEFAULT_FORMATS, DEFAULT_OUT, DEFAULT_TASK, FORMATS,
-                                            MCU_FLASH, MCU_IMAGES, MCU_SRAM, NPUS,
-                                            DEMO_ARCHS, PAPER_ALPHAS, PREDICT_TOP, SAMPLE_LIMIT, TRAIN_TASK,
+from mobilenet_edge.pipeline.config import (ANDROID_EPOCHS, DEFAULT_FORMATS, DEFAULT_OUT, DEFAULT_TASK, DEMO_ARCHS,
+                                            FOLDER_HEAD_EPOCHS, FORMATS, MCU_FLASH, MCU_IMAGES, MCU_SRAM, NPUS,
+                                            PAPER_ALPHAS, PREDICT_TOP, SAMPLE_LIMIT, TRAIN_TASK,
                                             DeviceProfile, ExportConfig, Gates, QuantConfig, SweepConfig, TrainConfig)
 
 DESCRIPTION = "`mobilenet-edge`: the command line. Parses arguments, calls one library function, prints the result."
@@ -138,7 +138,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train MobileNet on the reference task or a folder of class sub-folders")
     add_variant_args(p, task_default=TRAIN_TASK)  # without RES or RHO: TRAIN_RESOLUTION (cli.cmd_train)
-    p.add_argument("--epochs", type=int, default=TRAIN.epochs, help="default %(default)s")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"default {TRAIN.epochs} (a folder of photos: {ANDROID_EPOCHS}, after {FOLDER_HEAD_EPOCHS} frozen)")
     p.add_argument("--batch-size", type=int, default=None, help="default 128 (a folder of photos: 32)")
     p.add_argument("--lr", type=float, default=None, help="default 2e-3 (a folder of photos: 5e-3, then 1e-3)")
     p.add_argument("--seed", type=int, default=TRAIN.seed)

@@ -29,7 +29,10 @@ PAPER_ALPHAS = (0.25, 0.5, 0.75, 1.0)  # the paper's four widths: demo and sweep
 # `make demo`: one of each kind; V4 Conv-M (5x Conv-S's Mult-Adds) only when asked (ARCHS=...), so the demo
 # stays a demo (under 12 minutes here).
 DEMO_ARCHS = ("v1", "v2", "v3-small", "v4-conv-s")
-ANDROID_EPOCHS = 15  # `android` with a folder TASK: end-to-end epochs when it trains
+# A folder TASK (`train` or `android`): end-to-end epochs, after FOLDER_HEAD_EPOCHS with the backbone frozen.
+# Twice these was not better by more than the seed-to-seed noise: benchmarks/records/own_classes.json.
+ANDROID_EPOCHS = 15
+FOLDER_HEAD_EPOCHS = 4
 SAMPLE_LIMIT = 1000  # held-out images where all of them would take too long: sweeps, validation on a device
 PREDICT_TOP = 5
 FORMATS = formats.names()  # the format registry's (pipeline/formats/): fp32 fp16 dynamic int8 onnx onnx-int8
@@ -203,6 +206,7 @@ class TrainConfig:
     augment: str = "flip"  # 'flip' | 'photo' (random crop, flip, brightness, contrast)
     balanced: bool = False  # class-balanced sampling
     patience: int | None = None  # early stopping on the validation split (folder tasks), in epochs
+    linear_probe: bool = False  # backbone frozen throughout: only the new head trains, for `epochs`
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.learning_rate <= 0:

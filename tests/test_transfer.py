@@ -89,6 +89,33 @@ def test_training_records_the_transfer_and_the_data_check(tmp_path):
     assert record["data_sha256"] == check_folder(task.name, 32).content_sha256
 
 
+
+@pytest.mark.slow
+def test_a_linear_probe_trains_the_head_only_and_needs_a_new_head(tmp_path):
+    """linear_probe: one frozen phase of `epochs`, no end-to-end phase, every backbone kernel as transferred."""
+    from mobilenet_edge.pipeline.train import small_data, train
+    from mobilenet_edge.pipeline.config import TrainConfig
+
+    for name, level in (("dark", 50), ("bright", 205)):
+        for i in range(30):
+            _image(tmp_path / "task" / name / f"{i:02d}.png", level, seed=i + level)
+    task = resolve_task(str(tmp_path / "task"))
+    cfg = TrainConfig(**small_data(task, str(REFERENCE), epochs=1, head_epochs=0, batch_size=8, bn_batches=2,
+                                   resolution_sweep=False, linear_probe=True))
+    result = train(Variant(0.25, 32, task.name, "random"), task, cfg, tmp_path / "ckpt")
+    record = json.loads(result.record.read_text())
+    assert set(record["phases"]) == {"head"} and record["phases"]["head"]["epochs"] == 1
+    probe = build.mobilenet(0.25, 32, 2)
+    probe.load_weights(result.checkpoint)
+    source = _source_layers(32)
+    for name in ("conv1", "conv_dw_7", "conv_pw_13"):
+        np.testing.assert_array_equal(probe.get_layer(name).get_weights()[0], source[name][0], err_msg=name)
+    assert not np.array_equal(probe.get_layer("conv_preds").get_weights()[0][..., :2], source["conv_preds"][0][..., :2])
+    with pytest.raises(PipelineError, match="expected a transferred backbone with a new head for a linear probe"):
+        train(Variant(0.25, 32, task.name, "random"), task, TrainConfig(**small_data(
+            task, "random", epochs=1, batch_size=8, bn_batches=2, resolution_sweep=False, linear_probe=True)),
+            tmp_path / "random")
+
 def _files_on_both_sides(folder, cls):
     """Two file names of class `cls`, one in the training split and one held out (split by path hash)."""
     train = held = None

@@ -29,7 +29,7 @@ from mobilenet_edge.calibration.folder_checks import check_folder
 from mobilenet_edge.calibration.tasks import Task
 from mobilenet_edge.pipeline import build
 from mobilenet_edge.pipeline.artifacts import atomic_path, write_json
-from mobilenet_edge.pipeline.config import TrainConfig, Variant
+from mobilenet_edge.pipeline.config import ANDROID_EPOCHS, FOLDER_HEAD_EPOCHS, TrainConfig, Variant
 from mobilenet_edge.pipeline.errors import PipelineError
 from mobilenet_edge.pipeline.train.finetune import dataset, fit, set_backbone_trainable
 from mobilenet_edge.pipeline.train.transfer import head_layers, initial_model
@@ -49,12 +49,14 @@ class TrainResult:
 
 
 def small_data(task: Task, init: str, **overrides) -> dict:
-    """TrainConfig settings (init and `overrides` included) for a user's folder of photos (see pipeline.train.finetune);
-    only `init` and `overrides` for the reference tasks."""
+    """TrainConfig settings (init and `overrides` included) for a user's folder of photos (see pipeline.train.finetune;
+    its epochs: config.FOLDER_HEAD_EPOCHS frozen, then config.ANDROID_EPOCHS end to end); only `init` and
+    `overrides` for the reference tasks."""
     if task.kind != "folder":
         return {"init": init, **overrides}
     return {"init": init, "augment": "photo", "balanced": True, "patience": 5, "batch_size": 16, "learning_rate": 5e-3,
-            "fine_tune_lr": 1e-3, "head_epochs": 4 if init != "random" else 0, **overrides}
+            "fine_tune_lr": 1e-3, "epochs": ANDROID_EPOCHS, "head_epochs": FOLDER_HEAD_EPOCHS if init != "random" else 0,
+            **overrides}
 
 
 def _initial_model(variant: Variant, task: Task, cfg: TrainConfig):
@@ -194,18 +196,23 @@ def _train(variant: Variant, task: Task, cfg: TrainConfig, out_dir: Path) -> Tra
                 for i in range(0, len(bn_index), cfg.batch_size))
 
     phases = {}
-    if transfer.head_replaced and cfg.head_epochs:
+    if cfg.linear_probe and not transfer.head_replaced:
+        raise PipelineError(f"expected a transferred backbone with a new head for a linear probe, received "
+                            f"INIT={cfg.init} (head replaced: {transfer.head_replaced})")
+    if transfer.head_replaced and (cfg.head_epochs or cfg.linear_probe):
         # 1. the new head learns on frozen features, normalised with statistics of these images
         reestimate_batchnorm(trainer, bn_batches(variant.resolution))
         head = {layer.name for layer in head_layers(model)}
         set_backbone_trainable(model, False, head)
-        phases["head"] = fit(trainer, ds, steps_per_epoch, cfg.head_epochs, cfg.learning_rate, cfg.weight_decay,
-                             validation, cfg.patience)
-        set_backbone_trainable(model, True, head)
-    # 2. end to end (a transferred backbone at the lower fine-tuning rate)
-    rate = cfg.fine_tune_lr if cfg.fine_tune_lr and transfer.init != "random" else cfg.learning_rate
-    phases["end_to_end"] = fit(trainer, ds, steps_per_epoch, cfg.epochs, rate, cfg.weight_decay, validation,
-                               cfg.patience)
+        phases["head"] = fit(trainer, ds, steps_per_epoch, cfg.epochs if cfg.linear_probe else cfg.head_epochs,
+                             cfg.learning_rate, cfg.weight_decay, validation, cfg.patience)
+        if not cfg.linear_probe:  # a linear probe keeps the backbone frozen: its BatchNorm statistics stay too
+            set_backbone_trainable(model, True, head)
+    if not cfg.linear_probe:
+        # 2. end to end (a transferred backbone at the lower fine-tuning rate)
+        rate = cfg.fine_tune_lr if cfg.fine_tune_lr and transfer.init != "random" else cfg.learning_rate
+        phases["end_to_end"] = fit(trainer, ds, steps_per_epoch, cfg.epochs, rate, cfg.weight_decay, validation,
+                                   cfg.patience)
 
     bns = build.batchnorm_layers(model)
     statistics, top1 = {}, {}
