@@ -54,19 +54,40 @@ def checkpoints_table() -> str:
 
 
 def family_cost_table() -> str:
-    """Mult-Adds and parameters of each architecture at 1.0-224 from the cost model, beside the papers'."""
+    """Mult-Adds and parameters of each architecture at 1.0-224 from the cost model, beside the papers' (at the side
+    the paper prints, when that is not 224 px), and int8's speed-up over fp32 from benchmarks/int8_speed.py's record."""
+    from mobilenet_edge.benchmarks import int8_speed
     from mobilenet_edge.pipeline.cost.table import cost_table
 
-    rows = ["| `ARCH` | Mult-Adds | published | parameters (weights only) | published | Keras `count_params()` |",
-            "|---|---|---|---|---|---|"]
+    speed = json.loads(int8_speed.RECORD.read_text())
+    ratios = {(r.get("member", r["arch"]), r.get("runtime") or r["format"], r["threads"]): r["ratio"]
+              for r in speed["results"]}
+    rows = ["| `ARCH` | Mult-Adds | published | parameters (weights only) | published | Keras `count_params()` | "
+            "int8 speed-up over fp32, TFLite / ONNX Runtime / OpenVINO (1 thread) |",
+            "|---|---|---|---|---|---|---|"]
     for arch in _archs():
         report = cost_table(1.0, 224, arch=arch)
-        paper = report.published[0] if report.published else None
-        published = paper.to_dict(report.total_mult_adds, report.total_params) if paper else {}
+        published, side = {}, 224
+        for side in PAPER_SIDES:  # the first side a paper prints a figure for
+            at = report if side == 224 else cost_table(1.0, side, arch=arch)
+            if at.published:
+                published = at.published[0].to_dict(at.total_mult_adds, at.total_params)
+                break
+        ours = ((f" at {side} px, where this model has {at.total_mult_adds / 1e6:.0f} M", f" at {side} px")
+                if published and side != 224 else ("", ""))
+        speedups = " / ".join(f"×{ratios[(arch, rt, 1)]:.2f}" if (arch, rt, 1) in ratios else "—"
+                              for rt in ("litert", "onnxruntime", "openvino"))
         rows.append(f"| `{arch}` | {report.total_mult_adds / 1e6:.1f} M | "
-                    f"{_published(published, 'mult_adds')} | {report.total_params / 1e6:.2f} M | "
-                    f"{_published(published, 'params')} | {report.keras_params / 1e6:.2f} M |")
+                    f"{_published(published, 'mult_adds')}{ours[0]} | {report.total_params / 1e6:.2f} M | "
+                    f"{_published(published, 'params')}{ours[1]} | {report.keras_params / 1e6:.2f} M | {speedups} |")
+    rows += ["", f"Published: the paper's figure and this cost model's difference to it at the paper's width and "
+                 f"side (V4 Conv-M is printed at 256 px; docs/mobilenet-v4.md says why it differs). Speed-ups: fp32 p50 / int8 p50 at 224 px, random weights, measured "
+                 f"{speed['generated_utc']} on {speed['host']['cpu']} by `benchmarks/int8_speed.py` "
+                 f"(docs/quantization.md has both thread counts and the ops that cost int8 its speed)."]
     return "\n".join(rows)
+
+
+PAPER_SIDES = (224, 256)  # where the papers print their cost figures (V1-V4 Conv-S at 224 px, V4 Conv-M at 256)
 
 
 def _published(figures: dict, key: str) -> str:

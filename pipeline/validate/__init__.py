@@ -129,7 +129,8 @@ def _diagnosis(variant_dir: Path, manifest: dict, rows: list[dict]) -> dict | No
 
 
 def _reusable(previous: dict | None, images: LabeledImages, cfg: ValidationConfig) -> dict[str, dict]:
-    """Rows of an earlier validation.json measured on the same images with the same gates, by artifact sha256."""
+    """Rows of an earlier validation.json measured on the same images with the same gates, by (artifact sha256,
+    extra runtime or None); validate() keeps those whose runtime_version is the installed one."""
     if not previous or previous.get("images_sha256") != images.digest or previous.get("gates") != asdict(cfg.gates):
         return {}
     return {(row["sha256"], row.get("runtime")): row for row in previous.get("artifacts", []) if row.get("sha256")}
@@ -177,6 +178,11 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
     # each of cfg.runtimes that runs its container (rows with "runtime": the runner name).
     jobs = [(e, r) for e in manifest["artifacts"]
             for r in (None, *runtimes.extra_runtimes(e["file"], cfg.runtimes))]
+    # A row is measured again when the runtime's installed version is not the one that measured it.
+    versions = {(e["file"], r): runtimes.installed_version(r or runtimes.runtimes_for(variant_dir / e["file"])[0])
+                for e, r in jobs}
+    wanted = {(measured[e["file"]], r): versions[(e["file"], r)] for e, r in jobs}
+    known = {key: row for key, row in known.items() if key in wanted and row.get("runtime_version") == wanted[key]}
     todo = [(e, r) for e, r in jobs if (measured[e["file"]], r) not in known]
     with tqdm(total=len(pixels) * (1 + len(todo)), desc=f"validate {variant_dir.name}",
               unit="img", leave=False) as bar:
@@ -197,7 +203,8 @@ def validate(variant_dir: Path, task: Task, cfg: ValidationConfig = ValidationCo
             gate["enforced"] = entry.get("per_channel") is not False
             rows.append({"file": entry["file"], "format": entry["format"], "precision": entry["precision"],
                          "per_channel": entry.get("per_channel"), "sha256": sha,
-                         **({"runtime": runtime} if runtime else {}), "metrics": metrics, "gate": gate})
+                         **({"runtime": runtime} if runtime else {}),
+                         "runtime_version": versions[(entry["file"], runtime)], "metrics": metrics, "gate": gate})
     if known:
         log.info("validate %s: %d artifact(s) measured, %d unchanged since the last validation", variant_dir.name,
                  len(todo), len(rows) - len(todo))

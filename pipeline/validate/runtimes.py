@@ -10,6 +10,7 @@ installed here that runs the file's container (ai-edge-litert's Interpreter for 
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def runtimes_for(path: Path) -> tuple[str, ...]:
     names = runtime_registry.names_for(Path(path).suffix[1:])
     here = [n for n in names if importlib.util.find_spec(runtime_registry.module_of(n).MODULE) is not None]
     return (*here, *(n for n in names if n not in here))
+
+
+def installed_version(runtime: str) -> str | None:
+    """The version of the pip distribution of `runtime` (a runner name) installed here; None when it is not."""
+    try:
+        return importlib.metadata.version(runtime_registry.module_of(runtime).PIP)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def extra_runtimes(file: str, names: tuple[str, ...]) -> tuple[str, ...]:
