@@ -25,6 +25,8 @@ BASELINE = 1.5e9  # TensorFlow, the converters and the runtimes themselves
 # reach 64-96 channels at half the input side (RES² / 4 positions); x2 for a layer's input and output.
 ACTIVATION_FLOATS_PER_PIXEL = 96 / 4 * 2
 FASHION_MNIST_TEST = 10_000
+# Exports of more inference work than this say so up front (V1 1.0 at 64 px, 200 samples and 10,000 held-out images: 3.3 T).
+LONG_EXPORT_MULT_ADDS = 2e12
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,10 @@ def check_before_work(variant, task, calibration: int | None, validation=None) -
     table = cost.cost_table(variant.alpha, variant.resolution, task.num_classes, arch=variant.arch)  # zero channels
     images = held_out_count(task, validation.limit, validation.eval_dir) if validation else None
     check_fits(export_estimate(variant.resolution, variant.alpha, calibration, images), "the export")
-    seconds = inference_seconds(table.total_mult_adds, (calibration or 0) * 2 + (images or 0) * 7)
-    if seconds > 60:  # calibration runs twice or so (TFLite, ONNX); validation runs the float model + ~6 files
-        log.info("the export runs about %.0f min of inference (%s Mult-Adds x %d calibration + %s held-out images)",
-                 seconds / 60, f"{table.total_mult_adds / 1e6:.0f} M", calibration or 0, images or 0)
-
-
-def inference_seconds(mult_adds: float, images: int) -> float:
-    """A rough single-core figure: ~2 G multiply-adds per second, the order a float MobileNet reaches here."""
-    return mult_adds * images / 2e9
+    inferences = (calibration or 0) * 2 + (images or 0) * 7
+    work = table.total_mult_adds * inferences
+    if work > LONG_EXPORT_MULT_ADDS:
+        # A count, not a time: the rate differs between machines (and their ISAs) by more than 10x.
+        log.info("the export runs about %d inferences of %s Mult-Adds (%.1f T in all: %d calibration samples through "
+                 "the converters, %s held-out images through the float model and each file)", inferences,
+                 f"{table.total_mult_adds / 1e6:.0f} M", work / 1e12, calibration or 0, images or 0)

@@ -17,6 +17,7 @@ import numpy as np
 
 from mobilenet_edge.calibration.representative import CalibrationSet, calibration_set
 from mobilenet_edge.calibration.synthetic import SyntheticConfig
+from mobilenet_edge.pipeline import formats
 from mobilenet_edge.pipeline.budget import KEEP_FLOAT_STEPS, MORE_SAMPLES, BudgetResult, finish, held_out, p50_ms, search, \
     trial_folder
 from mobilenet_edge.pipeline.convert.tflite import Artifact, batch_of_one, convert_tflite, tflite_bytes
@@ -54,8 +55,8 @@ def faster_than_float(candidate: Path, float_file: Path, threads: int) -> str | 
 def tflite_trials(model, quant, folder: Path, name: str, calib: CalibrationSet, more_calib, add_metadata,
                   threads: int):
     """TFLite trials 1-4 (see pipeline/budget/); `more_calib(n)` -> a CalibrationSet of n samples."""
-    def path(suffix: str) -> Path:
-        return folder / f"{name}_{suffix}.tflite"
+    def path(trial: str) -> Path:
+        return folder / f"{name}_{trial}{formats.get('int8').suffix}"
 
     count = len(calib.samples)
     yield "int8", {"per_channel": quant.per_channel, "samples": count}, \
@@ -107,7 +108,7 @@ def tflite_trials(model, quant, folder: Path, name: str, calib: CalibrationSet, 
 def budget_tflite(model, quant, folder: Path, name: str, calib: CalibrationSet, more_calib, add_metadata,
                   data, threads: int = 2) -> BudgetResult:
     """The TFLite search; the chosen file becomes `<name>_int8.tflite`."""
-    final = folder / f"{name}_int8.tflite"
+    final = folder / formats.get("int8").file_name(name)
     skipped: list[str] = []
     with trial_folder(folder) as scratch:
         done, made, chosen = search(tflite_trials(model, quant, scratch, name, calib, more_calib, add_metadata,
@@ -126,8 +127,8 @@ def budget_tflite(model, quant, folder: Path, name: str, calib: CalibrationSet, 
 def onnx_trials(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more_calib, per_channel: bool,
                 metadata, threads: int):
     """ONNX trials 1-4 (see pipeline/budget/); the keep-k trials share one ranking, made at the first of them."""
-    def path(suffix: str) -> Path:
-        return folder / f"{name}_{suffix}.onnx"
+    def path(trial: str) -> Path:
+        return folder / f"{name}_{trial}{formats.get('onnx-int8').suffix}"
 
     count = len(calib.samples)
     yield "int8", {"calibrate_method": "MinMax", "samples": count}, \
@@ -180,7 +181,7 @@ def budget_onnx(fp32: Path, folder: Path, name: str, calib: CalibrationSet, more
     """The ONNX search; the chosen file becomes `<name>_int8.onnx`."""
     import shutil
 
-    final = folder / f"{name}_int8.onnx"
+    final = folder / formats.get("onnx-int8").file_name(name)
     skipped: list[str] = []
     with trial_folder(folder) as scratch:
         done, made, chosen = search(onnx_trials(fp32, scratch, name, calib, more_calib, per_channel, metadata,
