@@ -145,6 +145,13 @@ def mcu_table() -> str:
     return mcu_record.readme_table(json.loads(mcu_record.RECORD.read_text()))
 
 
+def mqa_fastpath_table() -> str:
+    """Mobile MQA (V4 Hybrid-M's attention) through the int8 converters and the fast-path audit (mqa_fastpath.py)."""
+    from mobilenet_edge.benchmarks import mqa_fastpath
+
+    return mqa_fastpath.table(json.loads(mqa_fastpath.RECORD.read_text()))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "checkpoints": checkpoints_table,
     "family-cost": family_cost_table,
@@ -155,6 +162,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "own-classes": own_classes_table,
     "v3-int8-profile": v3_int8_profile_table,
     "mcu": mcu_table,
+    "mqa-fastpath": mqa_fastpath_table,
 }
 
 _BLOCK = re.compile(r"(<!-- begin:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)

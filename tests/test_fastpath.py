@@ -133,3 +133,32 @@ def test_readme_int8_table_is_generated_from_the_record():
 
     block = readme.block_text("int8-speed").strip()
     assert block == readme_table(json.loads(RECORD.read_text()))
+
+
+def _op(index, name, inputs, outputs):
+    return {"index": index, "op_name": name, "inputs": np.array(inputs), "outputs": np.array(outputs)}
+
+
+def test_a_softmax_inside_the_graph_is_off_the_fast_path_one_at_its_output_is_not():
+    """Attention (MNv4 Hybrid-M's Mobile MQA) puts SOFTMAX between two BATCH_MATMULs; only the classifier's
+    SOFTMAX and the I/O QUANTIZE/DEQUANTIZE are the cheap edge conversions."""
+    from mobilenet_edge.benchmarks.runtimes._interpreter import xnnpack_audit
+
+    ops = [_op(0, "QUANTIZE", [0], [1]), _op(1, "CONV_2D", [1, 100], [2]), _op(2, "BATCH_MATMUL", [2, 2], [3]),
+           _op(3, "SOFTMAX", [3], [4]), _op(4, "BATCH_MATMUL", [4, 2], [5]), _op(5, "FULLY_CONNECTED", [5, 101], [6]),
+           _op(6, "SOFTMAX", [6], [7]), _op(7, "DEQUANTIZE", [7], [8]),
+           _op(8, "DELEGATE", [1, 100], [2]), _op(9, "DELEGATE", [5, 101], [6])]  # CONV_2D and FULLY_CONNECTED
+    audit = xnnpack_audit(ops)
+    assert audit["slow"] == {"BATCH_MATMUL": 2, "SOFTMAX": 1}
+    assert audit["edge"] == {"QUANTIZE": 1, "SOFTMAX": 1, "DEQUANTIZE": 1}
+    assert audit["partitions"] == 2 and not audit["on_fast_path"]
+
+
+def test_the_mobile_mqa_record_names_the_ops_that_keep_hybrid_m_out():
+    """docs/mobilenet-v4.md's finding comes from benchmarks/mqa_fastpath.py's record, not from hand-typed names."""
+    from mobilenet_edge.benchmarks import mqa_fastpath
+
+    record = json.loads(mqa_fastpath.RECORD.read_text())
+    int8 = [r for r in record["rows"] if r["format"] == "tflite-int8"]
+    assert int8 and not int8[0]["on_fast_path"] and int8[0]["slow"]
+    assert record["finding"] == mqa_fastpath.finding(record["rows"])

@@ -79,11 +79,36 @@ def xnnpack_audit(ops: list) -> dict:
                 continue
             inside.add(index)
             stack.extend(inputs_of[index])
-    builtin = [op["op_name"] for op in original if op["index"] not in inside]
-    slow = counts(n for n in builtin if n not in EDGE_OPS)
+    builtin = [op for op in original if op["index"] not in inside]
+    edge = at_the_edges(builtin, producer, inputs_of)
+    slow = counts(op["op_name"] for op in builtin if op["index"] not in edge)
     return {"runtime": "xnnpack", "ops": len(original), "partitions": len(delegates),
             "fast": counts(op["op_name"] for op in original if op["index"] in inside), "slow": slow,
-            "edge": counts(n for n in builtin if n in EDGE_OPS), "on_fast_path": len(delegates) == 1 and not slow}
+            "edge": counts(op["op_name"] for op in builtin if op["index"] in edge),
+            "on_fast_path": len(delegates) == 1 and not slow}
+
+
+def at_the_edges(builtin: list, producer: dict, inputs_of: dict) -> set:
+    """The builtin EDGE_OPS ops at the graph's edges: fed only by graph inputs (or other such ops), or feeding
+    only graph outputs (or other such ops). A SOFTMAX or QUANTIZE in the middle (attention) is not an edge."""
+    candidates = {op["index"]: op for op in builtin if op["op_name"] in EDGE_OPS}
+    consumers: dict[int, list[int]] = {}
+    for index, tensors in inputs_of.items():
+        for t in tensors:
+            consumers.setdefault(t, []).append(index)
+    edge: set = set()
+    changed = True
+    while changed:
+        changed = False
+        for index, op in candidates.items():
+            if index in edge:
+                continue
+            fed = all(producer.get(t) is None or producer[t] in edge for t in inputs_of[index])
+            feeds = all(c in edge for t in op["outputs"] for c in consumers.get(int(t), []))
+            if fed or feeds:
+                edge.add(index)
+                changed = True
+    return edge
 
 
 def audit_file(module, path: str, runtime_name: str) -> dict:
