@@ -105,8 +105,8 @@ def measure(workdir: Path) -> dict:
 
     keras.utils.set_random_seed(0)
     model = attention_model()
-    side, channels, _ = STAGES[0]
-    samples = np.random.default_rng(0).uniform(-1, 1, (SAMPLES, side * PATCH, side * PATCH, 3)).astype(np.float32)
+    side = model.input_shape[1]
+    samples = np.random.default_rng(0).uniform(-1, 1, (SAMPLES, side, side, 3)).astype(np.float32)
     calib = CalibrationSet.from_samples(samples, "random images", "random")
     quant = QuantConfig(io_dtype="int8")
     rows = []
@@ -123,15 +123,13 @@ def measure(workdir: Path) -> dict:
 
 
 def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    """The manifest's tool versions, and those of the runtimes measured beside the first ones (OpenVINO)."""
+    from mobilenet_edge.benchmarks import runtimes
+    from mobilenet_edge.pipeline.manifest import tool_versions
+    from mobilenet_edge.pipeline.validate.runtimes import installed_version
 
-    out = {}
-    for pkg in ("tensorflow-cpu", "ai-edge-litert", "tf2onnx", "onnxruntime", "openvino"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    return {k: v for k, v in {**tool_versions(), **{n: installed_version(n) for n in runtimes.also_measured()}}.items()
+            if v is not None}
 
 
 def finding(rows: list[dict]) -> str:
